@@ -1,0 +1,39 @@
+# The two commands of the README: `make site` and `make test`. Both create .venv from the
+# pinned requirements when it is missing or when a requirements file changed, and do
+# nothing more than the build or the tests when it is up to date.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: site test check lint golden clean
+
+site: $(VENV)/.runtime-installed
+	$(BIN)/python build.py
+
+check: $(VENV)/.runtime-installed
+	$(BIN)/python build.py check --strict
+
+test: $(VENV)/.dev-installed lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check constat build.py tests
+	$(BIN)/mypy
+
+# Regenerate the expected pages of tests/golden/ after an intended change; review the diff.
+golden: $(VENV)/.dev-installed
+	$(BIN)/python -m tests.golden
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+clean:
+	rm -rf site .site.staging .site.old $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

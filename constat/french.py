@@ -1,0 +1,61 @@
+"""French typography, dates and URL slugs: how the site writes text, whatever the input looked like."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+NBSP = "\u00a0"
+"""No-break space: before a colon and inside « » (Imprimerie nationale)."""
+NNBSP = "\u202f"
+"""Narrow no-break space: before ; ! ? and between groups of digits."""
+
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+          "septembre", "octobre", "novembre", "décembre")
+
+_SPACES = "[ \u00a0\u202f]"
+_RULES = (
+    (re.compile(f"{_SPACES}+([;!?])"), NNBSP + r"\1"),
+    (re.compile(f"{_SPACES}+:"), NBSP + ":"),
+    (re.compile(f"«{_SPACES}*"), "«" + NBSP),
+    (re.compile(f"{_SPACES}*»"), NBSP + "»"),
+    (re.compile(f"(?<=\\d){_SPACES}+%"), NBSP + "%"),
+    (re.compile(r"(?<=\d) (?=\d{3}(?!\d))"), NNBSP),
+)
+
+
+def typography(text: str) -> str:
+    """French spacing rules applied to running text.
+
+    Only spaces the writer typed are changed into no-break ones (so a line never starts
+    with « : » or « ! »); none is added before ; ! ? or :, because quotes stay verbatim and
+    a URL or a time must not gain a space. Guillemets always get their inner spaces.
+    """
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def date_fr(day: date) -> str:
+    """« 17 novembre 2015 », « 1er février 2016 »."""
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{number} {MONTHS[day.month - 1]} {day.year}"
+
+
+def month_fr(day: date) -> str:
+    """« novembre 2015 »."""
+    return f"{MONTHS[day.month - 1]} {day.year}"
+
+
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "’": "-", "'": "-"})
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII words joined by hyphens: « État islamique » → ``etat-islamique``."""
+    ascii_text = unicodedata.normalize("NFKD", text.translate(_LIGATURES)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+"""What a file name (and so a permalink) may be."""

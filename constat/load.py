@@ -1,0 +1,375 @@
+"""Stage 1, load: read the project's files into raw records that remember where every value came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from constat.problems import Problem, Severity
+
+MAX_FILE_BYTES = 1_000_000
+"""An input file larger than this is refused: no claim or article needs a megabyte."""
+MAX_DEPTH = 32
+"""Deepest nesting of YAML collections accepted; the schema needs four levels."""
+
+ValuePath = tuple[str | int, ...]
+"""Where a value sits inside a document: keys and list indexes from the top, e.g. ("sources", 0, "url")."""
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    """1-based."""
+    column: int
+    """1-based."""
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    """A YAML mapping read from a file, with the position of each value and of each key."""
+
+    path: str
+    """Path of the file, relative to the project root."""
+    data: Any
+    values: dict[ValuePath, Position] = field(repr=False)
+    keys: dict[ValuePath, Position] = field(repr=False)
+
+    def at(self, where: ValuePath) -> Position:
+        """Position of the value at ``where``, or of its nearest ancestor that exists."""
+        while where not in self.values and where:
+            where = where[:-1]
+        return self.values.get(where, Position(1, 1))
+
+    def key_at(self, where: ValuePath) -> Position:
+        """Position of the key that names ``where``, falling back on its value."""
+        return self.keys.get(where) or self.at(where)
+
+    def problem(self, where: ValuePath, code: str, message: str, *, key: bool = False,
+                severity: Severity = Severity.ERROR) -> Problem:
+        pos = self.key_at(where) if key else self.at(where)
+        return Problem(self.path, pos.line, pos.column, code, message, severity)
+
+
+@dataclass(frozen=True, eq=False)
+class ArticleFile:
+    slug: str
+    """The file name without .md: the article's permanent address."""
+    path: str
+    front: Document
+    body: str
+    """Markdown after the front matter."""
+    body_line: int
+    """Line of the file on which ``body`` starts, so positions in the body can be reported."""
+
+
+@dataclass(frozen=True, eq=False)
+class ClaimFile:
+    article_slug: str
+    """The name of the folder under claims/: the article the claim was quoted in."""
+    slug: str
+    path: str
+    doc: Document
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """Everything read from a project, and what went wrong reading it."""
+
+    site: Document | None
+    statuses: Document | None
+    articles: tuple[ArticleFile, ...]
+    claims: tuple[ClaimFile, ...]
+    claim_folders: tuple[tuple[str, str], ...]
+    """(article slug, path) of every folder under claims/, including empty ones."""
+    article_slugs: frozenset[str]
+    """Every content/*.md file name, including those that failed to load."""
+    problems: tuple[Problem, ...]
+
+
+def load_project(root: Path) -> Inputs:
+    """Read site.yaml, statuses.yaml, content/*.md and claims/*/*.yaml under ``root``."""
+    problems: list[Problem] = []
+    site = _load_required_yaml(root, "site.yaml", problems)
+    statuses = _load_required_yaml(root, "statuses.yaml", problems)
+    content = _list(root, "content", problems)
+    articles = [a for a in (_load_article(root, p, problems) for p in content if p.suffix == ".md") if a is not None]
+    for p in content:
+        if p.suffix != ".md":
+            problems.append(_whole_file(root, p, "ignored-file",
+                                        "not an article: only .md files belong in content/",
+                                        Severity.WARNING))
+    claims: list[ClaimFile] = []
+    folders: list[tuple[str, str]] = []
+    for folder in _list(root, "claims", problems, folders_too=True):
+        if not folder.is_dir():
+            problems.append(_whole_file(root, folder, "misplaced-claim",
+                                        "claim files go in claims/<article>/, in the folder of their article"))
+            continue
+        folders.append((folder.name, _rel(root, folder)))
+        for p in _list(root, f"claims/{folder.name}", problems):
+            if p.suffix in (".yaml", ".yml"):
+                doc = load_yaml_file(root, p, problems)
+                if doc is not None:
+                    claims.append(ClaimFile(folder.name, p.stem, doc.path, doc))
+            else:
+                problems.append(_whole_file(root, p, "ignored-file",
+                                            "not a claim: only .yaml files belong in claims/<article>/",
+                                            Severity.WARNING))
+    slugs = frozenset(p.stem for p in content if p.suffix == ".md")
+    return Inputs(site, statuses, tuple(articles), tuple(claims), tuple(folders), slugs, tuple(problems))
+
+
+def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Path]:
+    """The entries of a folder in a stable order; symbolic links are refused, never followed."""
+    base = root / folder
+    if not base.is_dir():
+        return []
+    entries = []
+    for p in sorted(base.iterdir(), key=lambda p: p.name):
+        if p.name.startswith("."):
+            continue
+        if p.is_symlink():
+            problems.append(_whole_file(root, p, "symlink",
+                                        "symbolic links are not followed: put the real file here"))
+        elif p.is_file() or (folders_too and p.is_dir()):
+            entries.append(p)
+        elif p.is_dir():
+            problems.append(_whole_file(root, p, "ignored-file",
+                                        f"folders inside {folder}/ are not read", Severity.WARNING))
+    return entries
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _whole_file(root: Path, path: Path, code: str, message: str,
+                severity: Severity = Severity.ERROR) -> Problem:
+    return Problem(_rel(root, path), 1, 1, code, message, severity)
+
+
+def _load_required_yaml(root: Path, name: str, problems: list[Problem]) -> Document | None:
+    path = root / name
+    if not path.is_file() or path.is_symlink():
+        problems.append(Problem(name, 1, 1, "missing-file", f"{name} is missing: the project needs one"))
+        return None
+    return load_yaml_file(root, path, problems)
+
+
+def load_yaml_file(root: Path, path: Path, problems: list[Problem]) -> Document | None:
+    text = read_text(root, path, problems)
+    if text is None:
+        return None
+    doc, found = parse_yaml(text, _rel(root, path))
+    problems.extend(found)
+    return doc
+
+
+def _load_article(root: Path, path: Path, problems: list[Problem]) -> ArticleFile | None:
+    rel = _rel(root, path)
+    text = read_text(root, path, problems)
+    if text is None:
+        return None
+    lines = text.split("\n")
+    if lines[0].rstrip() != "---":
+        problems.append(Problem(rel, 1, 1, "front-matter",
+                                "an article starts with its front matter: a line '---', the fields "
+                                "(title, publisher, published…), then another line '---'"))
+        return None
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
+    if end is None:
+        problems.append(Problem(rel, 1, 1, "front-matter",
+                                "the front matter is not closed: add a line '---' after its last field"))
+        return None
+    front, found = parse_yaml("\n".join(lines[1:end]), rel, line_offset=1)
+    problems.extend(found)
+    if front is None:
+        return None
+    return ArticleFile(path.stem, rel, front, "\n".join(lines[end + 1:]), end + 2)
+
+
+def read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
+    """The file as text with \\n line ends, or None and a problem when it cannot be text."""
+    rel = _rel(root, path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        problems.append(Problem(rel, 1, 1, "file-too-large",
+                                f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}: split it or shorten it"))
+        return None
+    data = path.read_bytes()
+    if b"\x00" in data:
+        problems.append(Problem(rel, 1, 1, "binary-file", "file holds NUL bytes: it is not a text file"))
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte order mark carries no meaning: some Windows editors add it
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        problems.append(Problem(rel, line, column, "not-utf8",
+                                f"byte 0x{data[exc.start]:02x} is not UTF-8: save the file as UTF-8"))
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_HIDDEN_BREAKS = frozenset("\x85\u2028\u2029")
+"""Line breaks for YAML but not for editors: positions after them would not match the editor's lines."""
+
+_HINTS = {
+    "mapping values are not allowed":
+        'a value that contains ": " must be put in quotes, e.g. title: "Objectif : agir"',
+    "could not find expected ':'": 'each line needs the form "key: value"; a long text goes in quotes or after "|"',
+    "found unexpected end of stream": "a quotation mark is not closed",
+    "did not find expected key": "check the indentation: keys of one mapping start in the same column",
+    "did not find expected '-' indicator": "check the indentation of the list items",
+}
+
+
+class _Refused(Exception):
+    """Raised inside parse_yaml only, for input it refuses to build at all."""
+
+    def __init__(self, mark: Any, code: str, message: str) -> None:
+        super().__init__(message)
+        self.mark, self.code, self.message = mark, code, message
+
+
+def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | None, list[Problem]]:
+    """Parse one YAML document into plain values plus the position of every value and key.
+
+    Built from the parser's events rather than PyYAML's composer, so that what YAML would
+    let through silently is caught where it happens: duplicate keys, anchors and aliases
+    (the billion-laughs expansion), nesting deeper than MAX_DEPTH, tags that build objects.
+    Dates stay strings: the validate stage checks them and says what is wrong.
+    """
+    problems = []
+    for n, source_line in enumerate(text.split("\n")):
+        if "\t" in source_line[:len(source_line) - len(source_line.lstrip())]:
+            problems.append(Problem(path, n + 1 + line_offset, source_line.index("\t") + 1, "tab",
+                                    "tab in indentation: YAML indents with spaces; replace the tab with spaces"))
+        for column, char in enumerate(source_line):
+            if char in _HIDDEN_BREAKS:
+                problems.append(Problem(path, n + 1 + line_offset, column + 1, "hidden-line-break",
+                                        f"invisible line break U+{ord(char):04X} (often pasted from a web page): "
+                                        "delete it or replace it with a space"))
+    if problems:
+        return None, problems
+    values: dict[ValuePath, Position] = {}
+    keys: dict[ValuePath, Position] = {}
+
+    def pos(mark: Any) -> Position:
+        return Position(mark.line + 1 + line_offset, mark.column + 1)
+
+    root: Any = None
+    where: ValuePath
+    parent: ValuePath
+    # Each frame: the collection being filled, its path, and for mappings the pending key.
+    stack: list[list[Any]] = []
+    documents = 0
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _Refused(event.start_mark, "yaml-syntax",
+                                   "only one YAML document per file: remove the second '---'")
+                continue
+            if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+                continue
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise _Refused(event.start_mark, "yaml-alias",
+                               "YAML anchors (&) and aliases (*) are not accepted: write the value out in full")
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                continue
+            if isinstance(event, yaml.ScalarEvent) and stack and isinstance(stack[-1][0], dict) \
+                    and stack[-1][2] is None:
+                # A mapping key: kept as the text written, whatever YAML would resolve it to.
+                mapping, parent, _ = stack[-1]
+                if event.value in mapping:
+                    first = keys[(*parent, event.value)]
+                    raise _Refused(event.start_mark, "duplicate-key",
+                                   f'duplicate key "{event.value}" (first at line {first.line}): '
+                                   "remove one of them")
+                stack[-1][2] = event.value
+                keys[(*parent, event.value)] = pos(event.start_mark)
+                mapping[event.value] = None
+                continue
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)) \
+                    and event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+                raise _Refused(event.start_mark, "yaml-tag", f"YAML tag {event.tag} is not accepted: remove it")
+            if isinstance(event, yaml.MappingStartEvent):
+                value: Any = {}
+            elif isinstance(event, yaml.SequenceStartEvent):
+                value = []
+            elif isinstance(event, yaml.ScalarEvent):
+                value = _scalar(event)
+            else:  # pragma: no cover - the parser emits no other event kinds
+                continue
+            if not stack:
+                where = ()
+                root = value
+            elif isinstance(stack[-1][0], dict):
+                if not isinstance(event, yaml.ScalarEvent) and stack[-1][2] is None:
+                    raise _Refused(event.start_mark, "yaml-syntax", "a key must be plain text, not a list or mapping")
+                where = (*stack[-1][1], stack[-1][2])
+                stack[-1][0][stack[-1][2]] = value
+                stack[-1][2] = None
+            else:
+                where = (*stack[-1][1], len(stack[-1][0]))
+                stack[-1][0].append(value)
+            values[where] = pos(event.start_mark)
+            if isinstance(value, (dict, list)):
+                if len(stack) >= MAX_DEPTH:
+                    raise _Refused(event.start_mark, "too-deep",
+                                   f"values nested more than {MAX_DEPTH} levels deep are refused")
+                stack.append([value, where, None])
+    except _Refused as refused:
+        p = pos(refused.mark)
+        return None, [Problem(path, p.line, p.column, refused.code, refused.message)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1 + line_offset, mark.column + 1) if mark else (1 + line_offset, 1)
+        problem = (exc.problem or "invalid YAML").strip()
+        hint = next((h for k, h in _HINTS.items() if k in problem), "")
+        message = f"invalid YAML: {problem}" + (f" ({exc.context})" if exc.context else "")
+        return None, [Problem(path, line, column, "yaml-syntax", message + (f": {hint}" if hint else ""))]
+    except yaml.YAMLError as exc:  # reader errors (e.g. control characters) carry an offset only
+        offset = int(getattr(exc, "position", 0) or 0)
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        return None, [Problem(path, line + line_offset, column, "yaml-syntax", f"invalid YAML: {exc}")]
+    if root is None:
+        return None, [Problem(path, 1 + line_offset, 1, "empty-file", "the file has no content")]
+    return Document(path, root, values, keys), []
+
+
+def _scalar(event: yaml.ScalarEvent) -> Any:
+    tag = event.tag
+    if tag in (None, "!"):
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+    if tag == _STR:
+        return event.value
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return event.value.lower() in ("yes", "true", "on")
+    if tag in (_INT, _FLOAT):
+        node = yaml.ScalarNode(tag, event.value)
+        return (_CONSTRUCTOR.construct_yaml_int if tag == _INT else _CONSTRUCTOR.construct_yaml_float)(node)
+    if tag == _TIMESTAMP:
+        return event.value
+    raise _Refused(event.start_mark, "yaml-tag", f"YAML tag {tag} is not accepted: write plain text")

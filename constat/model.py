@@ -1,0 +1,281 @@
+"""Stage 3, model: immutable Site, Article, Claim, Source, Status and the indexes derived from them.
+
+Built only from inputs that passed validation, so nothing here re-checks them. Every
+permalink is computed here and nowhere else: templates read them, they never build URLs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from constat.french import slugify
+from constat.load import Inputs
+from constat.markup import inline_markdown, markdown_to_html, plain_text
+from constat.quotes import find_quote, fold
+
+
+@dataclass(frozen=True)
+class Site:
+    title: str
+    description: str
+    base_url: str
+    """Public address of the site, ending with /."""
+    base_path: str
+    """The path part of base_url (``/`` or ``/constat/``): every internal link starts with it."""
+    language: str
+    publisher_name: str
+    publisher_url: str
+    licence_name: str | None
+    licence_url: str | None
+    report_url: str | None
+    """Where readers report an error: mailto: or an issue tracker."""
+    dossier_title: str | None
+    dossier_introduction_html: str | None
+
+    def url(self, permalink: str) -> str:
+        """A site-absolute link for a permalink such as ``/articles/x/``."""
+        return self.base_path + permalink.lstrip("/")
+
+    def absolute_url(self, permalink: str) -> str:
+        return self.base_url + permalink.lstrip("/")
+
+
+@dataclass(frozen=True)
+class Status:
+    key: str
+    label: str
+    rating: int | None
+    """ClaimReview ratingValue, 1 (false) to 5 (true); None for a label-only or unrated status."""
+    claim_review: bool
+    """Whether a claim with this status gets a ClaimReview (not for Opinion and En cours)."""
+    colour: str
+    description_html: str
+    order: int
+    """Place in statuses.yaml: the order of every list of verdicts."""
+
+    @property
+    def permalink(self) -> str:
+        return f"/verdicts/{self.key}/"
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    url: str
+    publisher: str
+    published: date | None
+    archive_url: str | None
+    excerpt: str | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A number claim: what was said beside what the evidence says."""
+
+    stated: float
+    measured: float | None
+    unit: str
+    as_of: date | None
+
+
+@dataclass(frozen=True)
+class Correction:
+    date: date
+    text_html: str
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str
+    slug: str
+
+    @property
+    def permalink(self) -> str:
+        return f"/personnes/{self.slug}/"
+
+
+@dataclass(frozen=True)
+class Tag:
+    label: str
+    slug: str
+
+    @property
+    def permalink(self) -> str:
+        return f"/themes/{self.slug}/"
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    path: str
+    """The source file, for messages."""
+    title: str
+    publisher: str
+    url: str | None
+    archive_url: str | None
+    published: date
+    language: str
+    authors: tuple[str, ...]
+    summary: str
+    body_html: str
+    """The passages, rendered and sanitized, without the quote highlights (render adds them)."""
+
+    @property
+    def permalink(self) -> str:
+        return f"/articles/{self.slug}/"
+
+
+@dataclass(frozen=True)
+class Claim:
+    slug: str
+    path: str
+    article: Article
+    quote: str
+    speaker: Speaker
+    speaker_role: str
+    speaker_url: str | None
+    said_on: date
+    context_html: str | None
+    status: Status
+    summary: str
+    verdict_html: str
+    sources: tuple[Source, ...]
+    figures: Figures | None
+    appearances: tuple[str, ...]
+    note: str | None
+    published_on: date
+    """First publication of the review: published_on, or reviewed_on when absent."""
+    reviewed_on: date
+    reviewed_by: str | None
+    tags: tuple[Tag, ...]
+    corrections: tuple[Correction, ...]
+    position: int
+    """Where the quote starts in its article's text: claims are listed in reading order."""
+
+    @property
+    def permalink(self) -> str:
+        return f"/affirmations/{self.article.slug}/{self.slug}/"
+
+    @property
+    def updated_on(self) -> date:
+        """The last time the page changed in substance: the review or the newest correction."""
+        return max([self.reviewed_on, *(c.date for c in self.corrections)])
+
+
+@dataclass(frozen=True)
+class Dossier:
+    """The whole site's content and its indexes, in the order pages list them."""
+
+    site: Site
+    statuses: tuple[Status, ...]
+    articles: tuple[Article, ...]
+    """Oldest first: the dossier reads as a chronology."""
+    claims: tuple[Claim, ...]
+    """By article, then in reading order."""
+    speakers: tuple[Speaker, ...]
+    tags: tuple[Tag, ...]
+    claims_by_article: dict[str, tuple[Claim, ...]]
+    claims_by_status: dict[str, tuple[Claim, ...]]
+    claims_by_speaker: dict[str, tuple[Claim, ...]]
+    claims_by_tag: dict[str, tuple[Claim, ...]]
+
+    @property
+    def latest(self) -> tuple[Claim, ...]:
+        """Most recently reviewed or corrected first."""
+        return tuple(sorted(self.claims, key=lambda c: (-c.updated_on.toordinal(), c.permalink)))
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def build_model(inputs: Inputs) -> Dossier:
+    """The model of a project whose inputs passed validation."""
+    assert inputs.site is not None and inputs.statuses is not None
+    site = _site(inputs.site.data)
+    statuses = tuple(Status(s["key"], s["label"], s["rating"], s["claim_review"], s["colour"],
+                            markdown_to_html(s["description"]), n)
+                     for n, s in enumerate(inputs.statuses.data))
+    by_key = {s.key: s for s in statuses}
+    articles = sorted((_article(a.slug, a.path, a.front.data, a.body) for a in inputs.articles),
+                      key=lambda a: (a.published, a.slug))
+    by_slug = {a.slug: a for a in articles}
+    texts = {a.slug: fold(plain_text(a.body_html))[0] for a in articles}
+    speakers: dict[str, Speaker] = {}
+    tags: dict[str, Tag] = {}
+    claims = []
+    for f in inputs.claims:
+        data = f.doc.data
+        speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
+        claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
+        match = find_quote(texts[f.article_slug], data["quote"])
+        claims.append(_claim(f.slug, f.path, by_slug[f.article_slug], data, speaker, by_key[data["status"]],
+                             claim_tags, match.spans[0][0] if match else 0))
+    order = {a.slug: n for n, a in enumerate(articles)}
+    claims.sort(key=lambda c: (order[c.article.slug], c.position, c.slug))
+    return Dossier(
+        site=site, statuses=statuses, articles=tuple(articles), claims=tuple(claims),
+        speakers=tuple(sorted(speakers.values(), key=lambda s: s.slug)),
+        tags=tuple(sorted(tags.values(), key=lambda t: t.slug)),
+        claims_by_article=_group(claims, lambda c: [c.article.slug]),
+        claims_by_status=_group(claims, lambda c: [c.status.key]),
+        claims_by_speaker=_group(claims, lambda c: [c.speaker.slug]),
+        claims_by_tag=_group(claims, lambda c: [t.slug for t in c.tags]),
+    )
+
+
+def _group(claims: list[Claim], keys: Any) -> dict[str, tuple[Claim, ...]]:
+    groups: dict[str, list[Claim]] = defaultdict(list)
+    for claim in claims:
+        for key in keys(claim):
+            groups[key].append(claim)
+    return {k: tuple(v) for k, v in sorted(groups.items())}
+
+
+def _site(data: dict[str, Any]) -> Site:
+    base_url = data["base_url"]
+    path = "/" + base_url.split("://", 1)[1].partition("/")[2]
+    licence = data.get("licence") or {}
+    dossier = data.get("dossier") or {}
+    return Site(
+        title=data["title"], description=data["description"], base_url=base_url, base_path=path,
+        language=data["language"], publisher_name=data["publisher"]["name"],
+        publisher_url=data["publisher"]["url"], licence_name=licence.get("name"), licence_url=licence.get("url"),
+        report_url=data.get("report_url"), dossier_title=dossier.get("title"),
+        dossier_introduction_html=markdown_to_html(dossier["introduction"]) if dossier else None,
+    )
+
+
+def _article(slug: str, path: str, data: dict[str, Any], body: str) -> Article:
+    return Article(
+        slug=slug, path=path, title=data["title"], publisher=data["publisher"], url=data.get("url"),
+        archive_url=data.get("archive_url"), published=date.fromisoformat(data["published"]),
+        language=data["language"], authors=tuple(data.get("authors", [])), summary=data["summary"],
+        body_html=markdown_to_html(body),
+    )
+
+
+def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker: Speaker, status: Status,
+           tags: tuple[Tag, ...], position: int) -> Claim:
+    figures = data.get("figures")
+    reviewed = date.fromisoformat(data["reviewed_on"])
+    return Claim(
+        slug=slug, path=path, article=article, quote=data["quote"], speaker=speaker,
+        speaker_role=data["speaker_role"], speaker_url=data.get("speaker_url"),
+        said_on=date.fromisoformat(data["said_on"]),
+        context_html=inline_markdown(data["context"]) if data.get("context") else None,
+        status=status, summary=data["summary"], verdict_html=markdown_to_html(data["verdict"]),
+        sources=tuple(Source(s["title"], s["url"], s["publisher"], _day(s.get("published")),
+                             s.get("archive_url"), s.get("excerpt")) for s in data.get("sources", [])),
+        figures=Figures(figures["stated"], figures.get("measured"), figures["unit"], _day(figures.get("as_of")))
+        if figures else None,
+        appearances=tuple(data.get("appearances", [])), note=data.get("note"),
+        published_on=_day(data.get("published_on")) or reviewed, reviewed_on=reviewed,
+        reviewed_by=data.get("reviewed_by"), tags=tags,
+        corrections=tuple(Correction(date.fromisoformat(c["date"]), inline_markdown(c["text"]))
+                          for c in data.get("corrections", [])),
+        position=position,
+    )

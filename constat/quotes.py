@@ -1,0 +1,116 @@
+"""Finding a claim's quote in its article's text, whatever typography either of them used."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_APOSTROPHES = "’‘'‛ʼ′"
+_QUOTE_MARKS = "«»“”„‟\"″"
+_EDITORIAL = re.compile(r"\[[^\]]*\]")
+
+
+def fold(text: str) -> tuple[str, list[int]]:
+    """Text reduced to what a quote must match, and for each folded character its index in ``text``.
+
+    Folds: Unicode NFC (``text`` must already be NFC for the index to be exact); all
+    apostrophes to ', all quotation marks to "; every run of white space, no-break spaces
+    included, to one space; the spaces just inside « » dropped; … to ...; soft hyphens dropped.
+    """
+    text = unicodedata.normalize("NFC", text)
+    out: list[str] = []
+    index: list[int] = []
+    n = len(text)
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            j = i
+            while j < n and text[j].isspace():
+                j += 1
+            after_open = i > 0 and text[i - 1] == "«"
+            before_close = j < n and text[j] == "»"
+            if out and j < n and not (after_open or before_close):
+                out.append(" ")
+                index.append(i)
+            i = j
+            continue
+        if ch == "\u00ad":
+            i += 1
+            continue
+        if ch == "…":
+            out.extend("...")
+            index.extend((i, i, i))
+        else:
+            out.append("'" if ch in _APOSTROPHES else '"' if ch in _QUOTE_MARKS else ch)
+            index.append(i)
+        i += 1
+    return "".join(out), index
+
+
+def segments(quote: str) -> list[str]:
+    """The parts of a quote outside [editorial insertions] and […] cuts, folded, in order."""
+    return [part for part in (fold(p)[0].strip() for p in _EDITORIAL.split(quote)) if part]
+
+
+@dataclass(frozen=True)
+class Match:
+    spans: tuple[tuple[int, int], ...]
+    """(start, end) of each segment in the folded article text."""
+
+
+def find_quote(folded_article: str, quote: str) -> Match | None:
+    """Where each segment of ``quote`` stands in the article, in order, on word boundaries."""
+    spans = []
+    start = 0
+    for part in segments(quote):
+        found = _find_word_aligned(folded_article, part, start)
+        if found < 0:
+            return None
+        spans.append((found, found + len(part)))
+        start = found + len(part)
+    return Match(tuple(spans)) if spans else None
+
+
+def _find_word_aligned(text: str, part: str, start: int) -> int:
+    while True:
+        found = text.find(part, start)
+        if found < 0:
+            return -1
+        before_ok = found == 0 or not (part[0].isalnum() and text[found - 1].isalnum())
+        end = found + len(part)
+        after_ok = end == len(text) or not (part[-1].isalnum() and text[end].isalnum())
+        if before_ok and after_ok:
+            return found
+        start = found + 1
+
+
+def explain_mismatch(folded_article: str, quote: str) -> str:
+    """Where the quote and the article part ways, for the editor to compare the two."""
+    start = 0
+    for part in segments(quote):
+        found = _find_word_aligned(folded_article, part, start)
+        if found >= 0:
+            start = found + len(part)
+            continue
+        words = part.split(" ")
+        best, at = 0, -1
+        for k in range(len(words), 0, -1):
+            at = folded_article.find(" ".join(words[:k]), start)
+            if at >= 0:
+                best = k
+                break
+        if best == 0:
+            return f'no words of "{_clip(part)}" follow in this order in the article'
+        matched = " ".join(words[:best])
+        tail = " ".join(words[max(0, best - 4):best])
+        tail_start = len(matched) - len(tail)
+        article_side = folded_article[at + tail_start: at + len(matched) + 25]
+        quote_side = part[tail_start: len(matched) + 25]
+        return f'the article reads "…{article_side}…" where the quote reads "…{quote_side}…"'
+    return "the quote is empty once the [editorial] parts are removed"
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

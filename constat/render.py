@@ -1,0 +1,186 @@
+"""Stage 4, render: the model to {output path: bytes}, through the Jinja2 templates in templates/."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from constat.french import date_fr, month_fr, typography
+from constat.markup import Highlight, highlight_quotes
+from constat.model import Article, Claim, Dossier
+from constat.problems import Problem
+
+
+class TemplateProblem(Exception):
+    """A template failed: carries the Problem that names the template, its line and the page."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.format())
+        self.problem = problem
+
+
+def _finalize(value: Any) -> Any:
+    # Every plain string printed by a template gets French spacing; Markup (already HTML,
+    # e.g. rendered Markdown or JSON from |tojson) is left exactly as it is.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return typography(value)
+    return value
+
+
+def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date_fr"] = date_fr
+    env.filters["month_fr"] = month_fr
+    env.filters["typo"] = typography
+    env.filters["number_fr"] = _number_fr
+    env.globals["site"] = dossier.site
+    env.globals["dossier"] = dossier
+    env.globals["url"] = dossier.site.url
+    env.globals["absolute_url"] = dossier.site.absolute_url
+    env.globals["passages"] = _passages(env, dossier)
+    return env
+
+
+def _number_fr(value: float) -> str:
+    """« 115 000 », « 2,5 »."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", "\u202f")
+    return f"{value:,}".replace(",", "\u202f").replace(".", ",")
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    """Output path under site/, e.g. ``articles/x/index.html``."""
+    template: str
+    context: dict[str, Any]
+
+
+def render_site(dossier: Dossier, templates: Path) -> dict[str, bytes]:
+    """Every file of the site, in memory: nothing is written until all of it rendered."""
+    env = make_environment(templates, dossier)
+    files: dict[str, bytes] = {}
+    for page in pages(dossier, env):
+        if page.path in files:
+            raise AssertionError(f"two pages write {page.path}")  # the model makes paths unique
+        files[page.path] = _render(env, page).encode("utf-8")
+    static = templates / "static"
+    for asset in sorted(static.rglob("*")) if static.is_dir() else []:
+        if asset.is_file() and not asset.is_symlink():
+            files["static/" + asset.relative_to(static).as_posix()] = asset.read_bytes()
+    return files
+
+
+def _render(env: jinja2.Environment, page: Page) -> str:
+    try:
+        return env.get_template(page.template).render(page.context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(Problem(f"templates/{exc.name or page.template}", exc.lineno or 1, 1,
+                                      "template", f"template syntax error: {exc.message}")) from None
+    except jinja2.TemplateError as exc:
+        name, line = _template_frame(page.template)
+        raise TemplateProblem(Problem(f"templates/{name}", line, 1, "template",
+                                      f"rendering {page.path} failed: {exc}")) from None
+
+
+def _template_frame(default: str) -> tuple[str, int]:
+    """The innermost template line of the exception being handled (Jinja rewrites tracebacks so)."""
+    tb = sys.exc_info()[2]
+    found = (default, 1)
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".xml", ".txt")):
+            found = (Path(filename).name if "/templates/" not in filename
+                     else filename.split("/templates/", 1)[1], tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _page(path: str, template: str, title: str, permalink: str, crumbs: list[tuple[str, str]],
+          description: str, **context: Any) -> Page:
+    return Page(path, template, {"page": {"title": title, "permalink": permalink, "crumbs": crumbs,
+                                          "description": description}, **context})
+
+
+def _index(permalink: str) -> str:
+    return permalink.lstrip("/") + "index.html"
+
+
+def pages(dossier: Dossier, env: jinja2.Environment) -> Iterator[Page]:
+    """Every page of the site; the order is irrelevant to the output, but kept stable."""
+    site = dossier.site
+    home = ("Accueil", "/")
+    yield _page("index.html", "home.html", site.title, "/", [], site.description)
+    yield _page("404.html", "404.html", "Page introuvable", "/404.html", [home],
+                "Cette page n'existe pas ou a changé d'adresse.")
+    yield _page(_index("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
+                "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.")
+    articles = ("Articles", "/articles/")
+    yield _page(_index("/articles/"), "articles.html", "Les articles", "/articles/", [home],
+                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.")
+    for article in dossier.articles:
+        claims = dossier.claims_by_article.get(article.slug, ())
+        yield _page(_index(article.permalink), "article.html", article.title, article.permalink,
+                    [home, articles], article.summary, article=article, claims=claims)
+    claims_crumb = ("Affirmations", "/affirmations/")
+    yield _page(_index("/affirmations/"), "claims.html", "Toutes les affirmations", "/affirmations/", [home],
+                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.")
+    for claim in dossier.claims:
+        yield _page(_index(claim.permalink), "claim.html", f"{claim.speaker.name} : « {_clip(claim.quote)} »",
+                    claim.permalink, [home, claims_crumb, (claim.article.title, claim.article.permalink)],
+                    f"{claim.status.label} : {claim.summary}", claim=claim)
+    verdicts = ("Verdicts", "/verdicts/")
+    yield _page(_index("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
+                "Les affirmations classées par verdict.")
+    for status in dossier.statuses:
+        listed = dossier.claims_by_status.get(status.key, ())
+        yield _page(_index(status.permalink), "listing.html", f"Verdict : {status.label}", status.permalink,
+                    [home, verdicts], f"{len(listed)} affirmation(s) évaluée(s) « {status.label} ».",
+                    claims=listed, status=status, heading=status.label)
+    people = ("Personnes", "/personnes/")
+    yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
+                "Les auteurs des affirmations vérifiées.")
+    for speaker in dossier.speakers:
+        listed = dossier.claims_by_speaker[speaker.slug]
+        yield _page(_index(speaker.permalink), "listing.html", speaker.name, speaker.permalink, [home, people],
+                    f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", claims=listed, status=None,
+                    heading=speaker.name)
+    themes = ("Thèmes", "/themes/")
+    yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
+                "Les affirmations vérifiées, par thème.")
+    for tag in dossier.tags:
+        listed = dossier.claims_by_tag[tag.slug]
+        yield _page(_index(tag.permalink), "listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
+                    f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", claims=listed,
+                    status=None, heading=tag.label)
+
+
+def _passages(env: jinja2.Environment, dossier: Dossier) -> Any:
+    """The template function that shows an article's passages with its claims' quotes marked."""
+
+    def passages(article: Article) -> Markup:
+        badge = env.get_template("partials/badge.html")
+        claims: tuple[Claim, ...] = dossier.claims_by_article.get(article.slug, ())
+        return Markup(highlight_quotes(article.body_html, [
+            Highlight(c.quote, dossier.site.url(c.permalink), badge.render(claim=c).strip()) for c in claims]))
+
+    return passages
+
+
+def _clip(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"

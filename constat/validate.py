@@ -1,0 +1,248 @@
+"""Stage 2, validate: every problem in the loaded files, each file checked alone and against the others."""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from constat.french import SLUG, slugify
+from constat.load import ArticleFile, ClaimFile, Document, Inputs, ValuePath
+from constat.markup import markdown_to_html, plain_text
+from constat.problems import Problem, Severity, did_you_mean
+from constat.quotes import explain_mismatch, find_quote, fold
+from constat.schema import check_schema
+
+_URL_KEYS = frozenset({"url", "archive_url", "speaker_url", "base_url"})
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+def validate(inputs: Inputs) -> list[Problem]:
+    """All problems: those met while loading, then each file's, then those between files."""
+    problems = list(inputs.problems)
+    if inputs.site is not None:
+        problems += check_schema(inputs.site, "site")
+        problems += _check_urls(inputs.site)
+    rated = _check_statuses(inputs.statuses, problems)
+    articles = {a.slug: a for a in inputs.articles}
+    for article in inputs.articles:
+        problems += _check_article(article)
+    for slug, path in inputs.claim_folders:
+        if slug not in inputs.article_slugs:
+            problems.append(Problem(path, 1, 1, "orphan-claims",
+                                    f"no article content/{slug}.md for this folder of claims"
+                                    + did_you_mean(slug, articles)))
+    texts = {slug: fold(plain_text(markdown_to_html(a.body)))[0] for slug, a in articles.items()}
+    for claim in inputs.claims:
+        problems += _check_claim(claim, rated, texts, articles.get(claim.article_slug))
+    problems += _check_shared_pages(inputs.claims)
+    return problems
+
+
+def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, bool] | None:
+    """Check statuses.yaml; return {key: rated}, or None when the scale cannot be trusted."""
+    if doc is None:
+        return None
+    found = check_schema(doc, "statuses")
+    problems += found
+    if found or not isinstance(doc.data, list):
+        return None
+    scale: dict[str, bool] = {}
+    for n, status in enumerate(doc.data):
+        key = status["key"]
+        if key in scale:
+            problems.append(doc.problem((n, "key"), "duplicate-slug", f'status "{key}" is defined twice'))
+        if status["rating"] is not None and not status["claim_review"]:
+            problems.append(doc.problem((n, "claim_review"), "invalid-value",
+                                        f'status "{key}" has a rating, so claim_review must be true'))
+        scale[key] = status["rating"] is not None
+    return scale
+
+
+def _check_slug(path: str, slug: str, kind: str, ext: str) -> list[Problem]:
+    if SLUG.match(slug):
+        return []
+    better = slugify(slug)
+    fix = f": rename it {better}{ext}" if better else ""
+    return [Problem(path, 1, 1, "bad-slug",
+                    f'{kind} file name "{slug}" must be lowercase ASCII words joined by hyphens{fix}')]
+
+
+def _check_article(article: ArticleFile) -> list[Problem]:
+    problems = _check_slug(article.path, article.slug, "article", ".md")
+    problems += check_schema(article.front, "article")
+    problems += _check_urls(article.front)
+    _date(article.front, ("published",), problems)
+    return problems
+
+
+def _check_claim(claim: ClaimFile, rated: dict[str, bool] | None, texts: dict[str, str],
+                 article: ArticleFile | None) -> list[Problem]:
+    doc = claim.doc
+    problems = _check_slug(claim.path, claim.slug, "claim", ".yaml")
+    schema_problems = check_schema(doc, "claim")
+    problems += schema_problems + _check_urls(doc)
+    data = doc.data if isinstance(doc.data, dict) else {}
+    status = data.get("status")
+    if rated is not None and isinstance(status, str) and status not in rated:
+        problems.append(doc.problem(("status",), "unknown-status", f'unknown status "{status}"'
+                                    + (did_you_mean(status, rated) or f": use one of {', '.join(rated)}")))
+    elif rated and rated.get(str(status)) and not data.get("sources"):
+        problems.append(doc.problem(("status",), "no-source",
+                                    f'the verdict "{status}" rests on no source: add at least one under sources',
+                                    severity=Severity.WARNING))
+    quote = data.get("quote")
+    if (article is not None and isinstance(quote, str) and quote.strip()
+            and find_quote(texts[claim.article_slug], quote) is None):
+        problems.append(doc.problem(("quote",), "quote-not-found",
+                                    f"quote not found in {article.path}: "
+                                    + explain_mismatch(texts[claim.article_slug], quote)))
+    problems += _check_claim_dates(doc, article)
+    return problems
+
+
+def _check_claim_dates(doc: Document, article: ArticleFile | None) -> list[Problem]:
+    problems: list[Problem] = []
+    said = _date(doc, ("said_on",), problems)
+    reviewed = _date(doc, ("reviewed_on",), problems)
+    published = _date(doc, ("published_on",), problems)
+    _date(doc, ("figures", "as_of"), problems)
+    for n, _ in enumerate(_list(doc, ("sources",))):
+        _date(doc, ("sources", n, "published"), problems)
+    if said and reviewed and said > reviewed:
+        problems.append(doc.problem(("said_on",), "date-order",
+                                    f"said_on {said} is after reviewed_on {reviewed}: a claim is reviewed "
+                                    "after it is said; check both dates"))
+    if published and reviewed and published > reviewed:
+        problems.append(doc.problem(("published_on",), "date-order",
+                                    f"published_on {published} is after reviewed_on {reviewed}: "
+                                    "reviewed_on is the latest review, so it cannot come first"))
+    if said and published and said > published:
+        problems.append(doc.problem(("said_on",), "date-order",
+                                    f"said_on {said} is after published_on {published}"))
+    previous: date | None = None
+    for n, _ in enumerate(_list(doc, ("corrections",))):
+        when = _date(doc, ("corrections", n, "date"), problems)
+        if when and said and when < said:
+            problems.append(doc.problem(("corrections", n, "date"), "date-order",
+                                        f"correction dated {when}, before the claim was said ({said})"))
+        if when and previous and when < previous:
+            problems.append(doc.problem(("corrections", n, "date"), "date-order",
+                                        f"corrections go oldest first, newest last: {when} comes after {previous}"))
+        previous = when or previous
+    if article is not None and said and isinstance(article.front.data, dict):
+        article_day = _parse_date(article.front.data.get("published"))
+        if article_day and said > article_day:
+            problems.append(doc.problem(("said_on",), "date-order",
+                                        f"said_on {said} is after the article's publication ({article_day}, "
+                                        f"{article.path}): check both dates", severity=Severity.WARNING))
+    return problems
+
+
+def _list(doc: Document, where: ValuePath) -> list[Any]:
+    value = _get(doc.data, where)
+    return value if isinstance(value, list) else []
+
+
+def _get(data: Any, where: ValuePath) -> Any:
+    for part in where:
+        if isinstance(part, int) and isinstance(data, list) and part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return data
+
+
+def _parse_date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def _date(doc: Document, where: ValuePath, problems: list[Problem]) -> date | None:
+    """The date at ``where``; a problem if it is written YYYY-MM-DD but does not exist."""
+    value = _get(doc.data, where)
+    if not (isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-"
+            and value.replace("-", "").isdigit()):
+        return None  # absent, or a wrong form that the schema reports
+    year, month, day = int(value[:4]), int(value[5:7]), int(value[8:])
+    if not 1 <= month <= 12:
+        reason = f"there is no month {month}"
+    else:
+        last = calendar.monthrange(year, month)[1] if year >= 1 else 31
+        if 1 <= day <= last and year >= 1:
+            return date(year, month, day)
+        reason = f"{_MONTHS_EN[month - 1]} {year} has {last} days" if day > last else f"there is no day {day}"
+    problems.append(doc.problem(where, "invalid-date", f"impossible date {value}: {reason}"))
+    return None
+
+
+def _check_urls(doc: Document) -> list[Problem]:
+    """Addresses that the schema's pattern lets through but that lead nowhere (no host, spaces)."""
+    problems = []
+    for where, value in _walk(doc.data, ()):
+        is_url = (where and where[-1] in _URL_KEYS) or (len(where) >= 2 and where[-2] == "appearances")
+        if not (is_url and isinstance(value, str) and value.lower().startswith(("http://", "https://"))):
+            continue
+        parts = urlsplit(value)
+        if not parts.hostname or any(c.isspace() for c in value):
+            problems.append(doc.problem(where, "bad-url", f'"{value}" is not a usable web address: '
+                                        "it needs a host name and no spaces (encode a space as %20)"))
+    return problems
+
+
+def _walk(data: Any, where: ValuePath) -> Iterable[tuple[ValuePath, Any]]:
+    yield where, data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _walk(value, (*where, key))
+    elif isinstance(data, list):
+        for n, value in enumerate(data):
+            yield from _walk(value, (*where, n))
+
+
+def _check_shared_pages(claims: Iterable[ClaimFile]) -> list[Problem]:
+    """Names written two ways that would make one page, and two files for one claim."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], ClaimFile] = {}
+    spellings: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    places: dict[tuple[str, str, str], list[tuple[ClaimFile, ValuePath]]] = defaultdict(list)
+    for claim in claims:
+        key = (claim.article_slug, claim.slug)
+        if key in seen:
+            problems.append(Problem(claim.path, 1, 1, "duplicate-slug",
+                                    f"{seen[key].path} is the same claim: keep one of the two files"))
+        seen[key] = claim
+        data = claim.doc.data if isinstance(claim.doc.data, dict) else {}
+        named: list[tuple[str, Any, ValuePath]] = [("personnes", data.get("speaker"), ("speaker",))]
+        tags = data.get("tags")
+        named += [("themes", tag, ("tags", n)) for n, tag in enumerate(tags if isinstance(tags, list) else [])]
+        for section, name, where in named:
+            if not isinstance(name, str) or not name.strip():
+                continue
+            slug = slugify(name)
+            if not slug:
+                problems.append(claim.doc.problem(where, "bad-slug",
+                                                  f'"{name}" has no letter or digit to make an address from'))
+                continue
+            spellings[(section, slug)][name] += 1
+            places[(section, slug, name)].append((claim, where))
+    for (section, slug), names in sorted(spellings.items()):
+        if len(names) < 2:
+            continue
+        usual = sorted(names, key=lambda n: (-names[n], n))[0]
+        for name in sorted(names):
+            if name == usual:
+                continue
+            for claim, where in places[(section, slug, name)]:
+                problems.append(claim.doc.problem(where, "duplicate-slug",
+                                                  f'"{name}" and "{usual}" would share the page /{section}/{slug}/: '
+                                                  f'write it "{usual}" as the other claims do'))
+    return problems

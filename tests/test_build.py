@@ -1,0 +1,118 @@
+"""The whole build on the mini fixture: golden pages, determinism, publishing without loss."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from constat import pipeline
+from constat.pipeline import Project, build
+from tests.helpers import GOLDEN, MINI, build_py, cli, copy_project, tree, tree_diff
+
+
+def test_the_mini_site_matches_its_golden_pages(tmp_path: Path) -> None:
+    """If this fails after an intended change, run `make golden` and review `git diff tests/golden`."""
+    out = tmp_path / "site"
+    assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
+    built, golden = tree(out), tree(GOLDEN)
+    assert built == golden, tree_diff(golden, built)
+
+
+def test_same_input_builds_a_byte_identical_site(tmp_path: Path) -> None:
+    # Two copies of the project in different folders, built by two processes.
+    first = copy_project(MINI, tmp_path / "a")
+    second = copy_project(MINI, tmp_path / "b" / "deeper")
+    assert build_py("--root", str(first)).code == 0
+    assert build_py("--root", str(second)).code == 0
+    one, two = tree(first / "site"), tree(second / "site")
+    assert one == two, tree_diff(one, two)
+    assert len(one) > 30
+
+
+def test_a_second_build_rewrites_nothing(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    inodes = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (root / "site").rglob("*") if p.is_file()}
+    run = cli("build", "--root", str(root))
+    assert run.code == 0
+    assert "0 file(s) written" in run.out
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (root / "site").rglob("*") if p.is_file()} == inodes
+
+
+def test_an_edit_rewrites_what_changed_and_removes_what_is_gone(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    (root / "claims/budget-regional/emplois-300.yaml").unlink()
+    run = cli("build", "--root", str(root))
+    assert run.code == 0
+    assert not (root / "site/affirmations/budget-regional/emplois-300").exists()
+    assert not (root / "site/themes/emploi").exists(), "a tag with no claim left has no page"
+    assert " 0 removed" not in run.out
+
+
+def test_a_template_error_names_the_template_and_line_and_writes_nothing(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    before = tree(root / "site")
+    templates = copy_project(pipeline.TOOL_ROOT / "templates", root / "templates")
+    claim = templates / "claim.html"
+    claim.write_text(claim.read_text().replace("{{ claim.summary }}", "{{ claim.sumary }}"), encoding="utf-8")
+    line = next(n for n, text in enumerate(claim.read_text().splitlines(), 1) if "claim.sumary" in text)
+    run = cli("build", "--root", str(root))
+    assert run.code == 1
+    assert f"templates/claim.html:{line}:1: error: rendering affirmations/" in run.err
+    assert "sumary" in run.err
+    assert tree(root / "site") == before
+
+
+def test_a_crash_while_writing_leaves_the_previous_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    before = tree(root / "site")
+    (root / "content/budget-regional.md").write_text(
+        (root / "content/budget-regional.md").read_text().replace("Le budget régional en hausse", "Nouveau titre"))
+    calls = 0
+    real_write = Path.write_bytes
+
+    def failing_write(self: Path, data: bytes) -> int:  # the disk fills up after a few files
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    with pytest.raises(OSError):
+        build(Project.at(root))
+    monkeypatch.undo()
+    assert tree(root / "site") == before
+    assert not list(root.glob(".site.*"))
+
+
+def test_a_swap_interrupted_between_renames_is_recovered(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    before = tree(root / "site")
+    os.rename(root / "site", root / ".site.old")  # as if killed between the two renames
+    assert cli("check", "--root", str(root)).code == 0
+    assert cli("build", "--root", str(root)).code == 0
+    assert tree(root / "site") == before
+
+
+def test_the_output_folder_may_not_hold_the_project(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    for out in (root, tmp_path, root / "content"):
+        run = cli("build", "--root", str(root), "--out", str(out))
+        assert run.code == 1
+        assert "choose another one" in run.err
+    assert (root / "content/budget-regional.md").exists()
+
+
+def test_check_writes_nothing(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    run = cli("check", "--root", str(root))
+    assert run.code == 0
+    assert run.out.strip() == "check: 0 error(s), 0 warning(s)"
+    assert not (root / "site").exists()

@@ -1,0 +1,34 @@
+"""French typography, dates and slugs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from constat.french import NBSP, NNBSP, date_fr, slugify, typography
+
+
+def test_dates_read_as_in_a_french_newspaper() -> None:
+    assert date_fr(date(2015, 11, 17)) == "17 novembre 2015"
+    assert date_fr(date(2016, 2, 1)) == "1er février 2016"
+    assert date_fr(date(2016, 8, 6)) == "6 août 2016"
+
+
+def test_spaces_before_high_punctuation_and_inside_guillemets_do_not_break() -> None:
+    assert typography("Objectif : agir ; vite ! Pourquoi ?") == \
+        f"Objectif{NBSP}: agir{NNBSP}; vite{NNBSP}! Pourquoi{NNBSP}?"
+    assert typography("«Je suis Charlie»") == f"«{NBSP}Je suis Charlie{NBSP}»"
+    assert typography("« Je suis Charlie »") == f"«{NBSP}Je suis Charlie{NBSP}»"
+    assert typography("115 000 membres, 25 %") == f"115{NNBSP}000 membres, 25{NBSP}%"
+
+
+def test_no_space_is_added_where_none_was_typed() -> None:
+    # Quotes stay verbatim, and addresses and times must not gain a space.
+    assert typography("https://example.org/?q=1 à 20:30") == "https://example.org/?q=1 à 20:30"
+    assert typography("25%") == "25%"
+
+
+def test_slugs_are_lowercase_ascii_words() -> None:
+    assert slugify("État islamique") == "etat-islamique"
+    assert slugify("Jean-Yves Le Drian") == "jean-yves-le-drian"
+    assert slugify("Cœur d’Europe") == "coeur-d-europe"
+    assert slugify("  ") == ""

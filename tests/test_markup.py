@@ -1,0 +1,46 @@
+"""Markdown fields: sanitized, typeset, and the article's quotes highlighted."""
+
+from __future__ import annotations
+
+from constat.french import NBSP
+from constat.markup import Highlight, highlight_quotes, markdown_to_html, plain_text
+
+
+def test_markdown_is_rendered_and_anything_active_is_removed() -> None:
+    html = markdown_to_html('Un **fait**.\n\n<script>alert(1)</script><img src=x onerror=alert(1)>'
+                            '[lien](javascript:alert(1)) <a href="https://ok.example" onclick="x()">ok</a>')
+    assert "<strong>fait</strong>" in html
+    for bad in ("<script", "alert(1)</", "onerror", "javascript:", "onclick", "<img"):
+        assert bad not in html
+    assert '<a href="https://ok.example">ok</a>' in html
+
+
+def test_french_spacing_is_applied_to_text_not_to_code() -> None:
+    html = markdown_to_html("Objectif : agir `a : b`")
+    assert f"Objectif{NBSP}: agir" in html
+    assert "<code>a : b</code>" in html
+
+
+def test_a_quote_is_marked_and_linked_even_across_emphasis() -> None:
+    html = markdown_to_html("> Nous *avançons* pour leur mettre plus de pression.")
+    marked = highlight_quotes(html, [Highlight("Nous avançons pour leur [...] pression", "/c/", "<b>V</b>")])
+    assert marked.count('<a class="quote-ref" href="/c/">') == 4
+    assert "<em><a class=\"quote-ref\" href=\"/c/\"><mark>avançons</mark></a></em>" in marked
+    assert "<mark>pression</mark></a><b>V</b>." in marked
+    assert plain_text(marked.replace("<b>V</b>", "")) == plain_text(html), "no text is added or lost"
+
+
+def test_a_quote_inside_another_keeps_its_own_mark() -> None:
+    html = markdown_to_html("128 ont été conduites en France la nuit dernière, après 168 la nuit de dimanche.")
+    marked = highlight_quotes(html, [
+        Highlight("128 ont été conduites en France la nuit dernière, après 168 la nuit de dimanche", "/all/", "[A]"),
+        Highlight("après 168 la nuit de dimanche", "/168/", "[B]"),
+    ])
+    assert '<a class="quote-ref" href="/168/"><mark>après 168 la nuit de dimanche</mark></a>[B][A]' in marked
+    assert '<a class="quote-ref" href="/all/"><mark>128 ont été' in marked
+
+
+def test_no_link_is_nested_in_a_link() -> None:
+    html = markdown_to_html("[Le groupe a perdu du terrain](https://x.example)")
+    marked = highlight_quotes(html, [Highlight("groupe a perdu", "/c/", "")])
+    assert '<a href="https://x.example">Le <mark>groupe a perdu</mark> du terrain</a>' in marked
