@@ -33,7 +33,8 @@ class UnsafePath(ValueError):
 
 def check_output_path(rel: str) -> PurePosixPath:
     path = PurePosixPath(rel)
-    if path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts) or "\\" in rel:
+    if (path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts) or "\\" in rel
+            or str(path) != rel):
         raise UnsafePath(f"refusing to write outside the site folder: {rel!r}")
     return path
 
