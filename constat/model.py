@@ -47,6 +47,8 @@ class Site:
 class Status:
     key: str
     label: str
+    icon: str
+    """Name of the badge's icon (templates/partials/icons.html)."""
     rating: int | None
     """ClaimReview ratingValue, 1 (false) to 5 (true); None for a label-only or unrated status."""
     claim_review: bool
@@ -134,6 +136,8 @@ class Claim:
     path: str
     article: Article
     quote: str
+    short_claim: str | None
+    """The claim in under 75 characters, for ClaimReview; the quote serves when it is that short."""
     speaker: Speaker
     speaker_role: str
     speaker_url: str | None
@@ -158,6 +162,11 @@ class Claim:
     @property
     def permalink(self) -> str:
         return f"/affirmations/{self.article.slug}/{self.slug}/"
+
+    @property
+    def claim_reviewed(self) -> str:
+        """ClaimReview's claimReviewed: the short form, or the quote itself."""
+        return self.short_claim or " ".join(self.quote.split())
 
     @property
     def updated_on(self) -> date:
@@ -196,7 +205,7 @@ def build_model(inputs: Inputs) -> Dossier:
     """The model of a project whose inputs passed validation."""
     assert inputs.site is not None and inputs.statuses is not None
     site = _site(inputs.site.data)
-    statuses = tuple(Status(s["key"], s["label"], s["rating"], s["claim_review"], s["colour"],
+    statuses = tuple(Status(s["key"], s["label"], s["icon"], s["rating"], s["claim_review"], s["colour"],
                             markdown_to_html(s["description"]), n)
                      for n, s in enumerate(inputs.statuses.data))
     by_key = {s.key: s for s in statuses}
@@ -263,7 +272,8 @@ def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker
     figures = data.get("figures")
     reviewed = date.fromisoformat(data["reviewed_on"])
     return Claim(
-        slug=slug, path=path, article=article, quote=data["quote"], speaker=speaker,
+        slug=slug, path=path, article=article, quote=data["quote"], short_claim=data.get("short_claim"),
+        speaker=speaker,
         speaker_role=data["speaker_role"], speaker_url=data.get("speaker_url"),
         said_on=date.fromisoformat(data["said_on"]),
         context_html=inline_markdown(data["context"]) if data.get("context") else None,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from constat.claimreview import check_claim_review, claim_review, has_claim_review
 from constat.load import load_project
 from constat.model import build_model
 from constat.problems import Problem, Severity, sort_problems
 from constat.render import TemplateProblem, render_site
+from constat.search import index_search
 from constat.validate import validate
 from constat.write import WriteReport, publish
 
@@ -68,12 +70,19 @@ def build(project: Project, *, strict: bool = False) -> Report:
     report = Report(sort_problems(validate(inputs)), strict=strict)
     if report.failed:
         return report
+    dossier = build_model(inputs)
+    report.problems += [p for claim in dossier.claims if has_claim_review(claim)
+                        for p in check_claim_review(claim_review(claim, dossier), claim, dossier)]
+    if report.failed:
+        return report
     try:
-        files = render_site(build_model(inputs), project.templates)
+        files = render_site(dossier, project.templates)
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return report
     report.pages = sum(name.endswith(".html") for name in files)
+    # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
+    files.update(index_search(files, dossier.site))
     report.written = publish(files, project.out)
     return report
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from constat.claimreview import claim_review, has_claim_review, script_json
+from constat.feeds import feed_entries
 from constat.french import date_fr, month_fr, typography
 from constat.markup import Highlight, highlight_quotes
-from constat.model import Article, Claim, Dossier
+from constat.model import Article, Claim, Dossier, Status
+from constat.opendata import CSV_COLUMNS, claims_csv, claims_json
 from constat.problems import Problem
 
 
@@ -47,12 +52,21 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.filters["month_fr"] = month_fr
     env.filters["typo"] = typography
     env.filters["number_fr"] = _number_fr
+    env.filters["quoted"] = _quoted
     env.globals["site"] = dossier.site
     env.globals["dossier"] = dossier
     env.globals["url"] = dossier.site.url
     env.globals["absolute_url"] = dossier.site.absolute_url
     env.globals["passages"] = _passages(env, dossier)
     return env
+
+
+def _quoted(text: str) -> str:
+    """A quote between guillemets, unless the quote is itself one whole quotation already."""
+    text = " ".join(text.split())
+    if text.startswith(("«", "“", '"')) and text.endswith(("»", "”", '"')):
+        return typography(text)
+    return typography(f"« {text} »")
 
 
 def _number_fr(value: float) -> str:
@@ -68,16 +82,30 @@ class Page:
     """Output path under site/, e.g. ``articles/x/index.html``."""
     template: str
     context: dict[str, Any]
+    lastmod: date | None = None
+    """When the page last changed in substance, for the sitemap; None keeps it out of the sitemap."""
 
 
 def render_site(dossier: Dossier, templates: Path) -> dict[str, bytes]:
     """Every file of the site, in memory: nothing is written until all of it rendered."""
     env = make_environment(templates, dossier)
     files: dict[str, bytes] = {}
-    for page in pages(dossier, env):
+    listed = []
+    for page in pages(dossier):
         if page.path in files:
             raise AssertionError(f"two pages write {page.path}")  # the model makes paths unique
         files[page.path] = _render(env, page).encode("utf-8")
+        if page.lastmod is not None:
+            listed.append(page)
+    sitemap = [(page.context["page"]["permalink"], page.lastmod) for page in listed]
+    for path, template, context in (
+        ("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
+        ("feed.xml", "feed.xml", {"entries": feed_entries(dossier)}),
+        ("robots.txt", "robots.txt", {}),
+    ):
+        files[path] = _render(env, Page(path, template, context)).encode("utf-8")
+    files["donnees/affirmations.json"] = claims_json(dossier)
+    files["donnees/affirmations.csv"] = claims_csv(dossier)
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
         if asset.is_file() and not asset.is_symlink():
@@ -103,7 +131,7 @@ def _template_frame(default: str) -> tuple[str, int]:
     found = (default, 1)
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.endswith((".html", ".xml", ".txt")):
+        if filename.endswith((".html", ".xml", ".txt", ".svg")):
             found = (Path(filename).name if "/templates/" not in filename
                      else filename.split("/templates/", 1)[1], tb.tb_lineno)
         tb = tb.tb_next
@@ -111,62 +139,88 @@ def _template_frame(default: str) -> tuple[str, int]:
 
 
 def _page(path: str, template: str, title: str, permalink: str, crumbs: list[tuple[str, str]],
-          description: str, **context: Any) -> Page:
+          description: str, lastmod: date | None, kind: str = "website", **context: Any) -> Page:
     return Page(path, template, {"page": {"title": title, "permalink": permalink, "crumbs": crumbs,
-                                          "description": description}, **context})
+                                          "description": description, "kind": kind}, **context}, lastmod)
 
 
 def _index(permalink: str) -> str:
     return permalink.lstrip("/") + "index.html"
 
 
-def pages(dossier: Dossier, env: jinja2.Environment) -> Iterator[Page]:
-    """Every page of the site; the order is irrelevant to the output, but kept stable."""
+def pages(dossier: Dossier) -> Iterator[Page]:
+    """Every HTML page of the site; the order is irrelevant to the output, but kept stable."""
     site = dossier.site
+    newest = max((c.updated_on for c in dossier.claims), default=None)
     home = ("Accueil", "/")
-    yield _page("index.html", "home.html", site.title, "/", [], site.description)
+    yield _page("index.html", "home.html", site.title, "/", [], site.description, newest)
     yield _page("404.html", "404.html", "Page introuvable", "/404.html", [home],
-                "Cette page n'existe pas ou a changé d'adresse.")
+                "Cette page n'existe pas ou a changé d'adresse.", None)
     yield _page(_index("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
-                "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.")
+                "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.", newest)
+    corrections = sorted(((c, n, fix) for c in dossier.claims for n, fix in enumerate(c.corrections, 1)),
+                         key=lambda item: (-item[2].date.toordinal(), item[0].permalink, item[1]))
+    yield _page(_index("/corrections/"), "corrections.html", "Corrections", "/corrections/", [home],
+                "Notre politique de correction et la liste des corrections publiées.", newest,
+                corrections=corrections)
+    yield _page(_index("/recherche/"), "search.html", "Rechercher", "/recherche/", [home],
+                "Rechercher dans les affirmations vérifiées et les articles.", newest)
+    yield _page(_index("/donnees/"), "data.html", "Données ouvertes", "/donnees/", [home],
+                "Toutes les affirmations vérifiées en JSON et en CSV, avec la description des colonnes.", newest,
+                columns=CSV_COLUMNS)
     articles = ("Articles", "/articles/")
     yield _page(_index("/articles/"), "articles.html", "Les articles", "/articles/", [home],
-                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.")
+                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.", newest)
     for article in dossier.articles:
         claims = dossier.claims_by_article.get(article.slug, ())
+        changed = max((c.updated_on for c in claims), default=article.published)
         yield _page(_index(article.permalink), "article.html", article.title, article.permalink,
-                    [home, articles], article.summary, article=article, claims=claims)
+                    [home, articles], article.summary, changed, "article", article=article, claims=claims)
     claims_crumb = ("Affirmations", "/affirmations/")
     yield _page(_index("/affirmations/"), "claims.html", "Toutes les affirmations", "/affirmations/", [home],
-                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.")
+                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", newest)
     for claim in dossier.claims:
-        yield _page(_index(claim.permalink), "claim.html", f"{claim.speaker.name} : « {_clip(claim.quote)} »",
-                    claim.permalink, [home, claims_crumb, (claim.article.title, claim.article.permalink)],
-                    f"{claim.status.label} : {claim.summary}", claim=claim)
+        review = claim_review(claim, dossier) if has_claim_review(claim) else None
+        title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
+        crumbs = [home, claims_crumb, (claim.article.title, claim.article.permalink)]
+        yield _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
+                    f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim,
+                    claim_review=script_json(review) if review else None)
     verdicts = ("Verdicts", "/verdicts/")
     yield _page(_index("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
-                "Les affirmations classées par verdict.")
+                "Les affirmations classées par verdict.", newest)
     for status in dossier.statuses:
         listed = dossier.claims_by_status.get(status.key, ())
         yield _page(_index(status.permalink), "listing.html", f"Verdict : {status.label}", status.permalink,
                     [home, verdicts], f"{len(listed)} affirmation(s) évaluée(s) « {status.label} ».",
-                    claims=listed, status=status, heading=status.label)
+                    _newest(listed) or newest, claims=listed, status=status, speaker=None, heading=status.label)
     people = ("Personnes", "/personnes/")
     yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
-                "Les auteurs des affirmations vérifiées.")
+                "Les auteurs des affirmations vérifiées.", newest)
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
         yield _page(_index(speaker.permalink), "listing.html", speaker.name, speaker.permalink, [home, people],
-                    f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", claims=listed, status=None,
-                    heading=speaker.name)
+                    f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", _newest(listed),
+                    claims=listed, status=None, speaker=speaker, heading=speaker.name,
+                    tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
     yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
-                "Les affirmations vérifiées, par thème.")
+                "Les affirmations vérifiées, par thème.", newest)
     for tag in dossier.tags:
         listed = dossier.claims_by_tag[tag.slug]
         yield _page(_index(tag.permalink), "listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
-                    f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", claims=listed,
-                    status=None, heading=tag.label)
+                    f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", _newest(listed),
+                    claims=listed, status=None, speaker=None, heading=tag.label)
+
+
+def _newest(claims: tuple[Claim, ...]) -> date | None:
+    return max((c.updated_on for c in claims), default=None)
+
+
+def _tally(dossier: Dossier, claims: tuple[Claim, ...]) -> list[tuple[Status, int]]:
+    """How many of ``claims`` got each verdict, in the scale's order, verdicts with none left out."""
+    counts = Counter(c.status.key for c in claims)
+    return [(s, counts[s.key]) for s in dossier.statuses if counts[s.key]]
 
 
 def _passages(env: jinja2.Environment, dossier: Dossier) -> Any:
@@ -179,6 +233,9 @@ def _passages(env: jinja2.Environment, dossier: Dossier) -> Any:
             Highlight(c.quote, dossier.site.url(c.permalink), badge.render(claim=c).strip()) for c in claims]))
 
     return passages
+
+
+_QUOTE_MARKS = ' «»“”"'
 
 
 def _clip(text: str, width: int = 60) -> str:

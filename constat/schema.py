@@ -96,6 +96,10 @@ def _translate(doc: Document, error: jsonschema.ValidationError) -> list[Problem
         code = "bad-url" if "http" in bound else (
             "invalid-date" if "[0-9]{4}-" in bound else "invalid-value")
         return [doc.problem(where, code, f'"{name}" {custom or "has the wrong form"}: got "{value}"')]
+    if kind == "enum":
+        choices = [str(c) for c in bound]
+        return [doc.problem(where, "invalid-value", f'"{name}" cannot be "{value}"'
+                            + (did_you_mean(str(value), choices) or f": use one of {', '.join(choices)}"))]
     if kind == "minLength":
         return [doc.problem(where, "missing-field", f'"{name}" is empty: write a value or remove the key')]
     if kind == "maxLength":

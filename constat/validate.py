@@ -5,10 +5,12 @@ from __future__ import annotations
 import calendar
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from constat.claimreview import MAX_CLAIM_REVIEWED
 from constat.french import SLUG, slugify
 from constat.load import ArticleFile, ClaimFile, Document, Inputs, ValuePath
 from constat.markup import markdown_to_html, plain_text
@@ -19,6 +21,16 @@ from constat.schema import check_schema
 _URL_KEYS = frozenset({"url", "archive_url", "speaker_url", "base_url"})
 _MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
               "September", "October", "November", "December")
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the checks of a claim need to know of its status."""
+
+    rated: bool
+    """It has a rating: the verdict must rest on sources."""
+    claim_review: bool
+    """It is published as a ClaimReview: the claim needs a short form."""
 
 
 def validate(inputs: Inputs) -> list[Problem]:
@@ -43,15 +55,15 @@ def validate(inputs: Inputs) -> list[Problem]:
     return problems
 
 
-def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, bool] | None:
-    """Check statuses.yaml; return {key: rated}, or None when the scale cannot be trusted."""
+def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, Status] | None:
+    """Check statuses.yaml; return the scale by key, or None when it cannot be trusted."""
     if doc is None:
         return None
     found = check_schema(doc, "statuses")
     problems += found
     if found or not isinstance(doc.data, list):
         return None
-    scale: dict[str, bool] = {}
+    scale: dict[str, Status] = {}
     for n, status in enumerate(doc.data):
         key = status["key"]
         if key in scale:
@@ -59,7 +71,7 @@ def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, 
         if status["rating"] is not None and not status["claim_review"]:
             problems.append(doc.problem((n, "claim_review"), "invalid-value",
                                         f'status "{key}" has a rating, so claim_review must be true'))
-        scale[key] = status["rating"] is not None
+        scale[key] = Status(status["rating"] is not None, status["claim_review"])
     return scale
 
 
@@ -80,7 +92,7 @@ def _check_article(article: ArticleFile) -> list[Problem]:
     return problems
 
 
-def _check_claim(claim: ClaimFile, rated: dict[str, bool] | None, texts: dict[str, str],
+def _check_claim(claim: ClaimFile, rated: dict[str, Status] | None, texts: dict[str, str],
                  article: ArticleFile | None) -> list[Problem]:
     doc = claim.doc
     problems = _check_slug(claim.path, claim.slug, "claim", ".yaml")
@@ -91,10 +103,16 @@ def _check_claim(claim: ClaimFile, rated: dict[str, bool] | None, texts: dict[st
     if rated is not None and isinstance(status, str) and status not in rated:
         problems.append(doc.problem(("status",), "unknown-status", f'unknown status "{status}"'
                                     + (did_you_mean(status, rated) or f": use one of {', '.join(rated)}")))
-    elif rated and rated.get(str(status)) and not data.get("sources"):
-        problems.append(doc.problem(("status",), "no-source",
-                                    f'the verdict "{status}" rests on no source: add at least one under sources',
-                                    severity=Severity.WARNING))
+    elif rated and isinstance(status, str):
+        if rated[status].rated and not data.get("sources"):
+            problems.append(doc.problem(("status",), "no-source",
+                                        f'the verdict "{status}" rests on no source: add at least one under sources',
+                                        severity=Severity.WARNING))
+        quote_text = " ".join(str(data.get("quote", "")).split())
+        if rated[status].claim_review and not data.get("short_claim") and len(quote_text) >= MAX_CLAIM_REVIEWED:
+            problems.append(doc.problem(("quote",), "short-claim-missing",
+                                        f"the quote has {len(quote_text)} characters: add short_claim, the claim "
+                                        f"in under {MAX_CLAIM_REVIEWED} characters, for search engines"))
     quote = data.get("quote")
     if (article is not None and isinstance(quote, str) and quote.strip()
             and find_quote(texts[claim.article_slug], quote) is None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,8 +17,18 @@ def test_the_mini_site_matches_its_golden_pages(tmp_path: Path) -> None:
     """If this fails after an intended change, run `make golden` and review `git diff tests/golden`."""
     out = tmp_path / "site"
     assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
-    built, golden = tree(out), tree(GOLDEN)
+    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    golden = tree(GOLDEN)
     assert built == golden, tree_diff(golden, built)
+
+
+def test_the_search_index_covers_claim_and_article_pages_only(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
+    entry = json.loads((out / "pagefind/pagefind-entry.json").read_text())
+    assert entry["languages"]["fr"]["page_count"] == 8 + 2, "8 claims and 2 articles are indexed"
+    assert (out / "pagefind/pagefind.js").is_file()
+    assert not list(out.glob("pagefind/pagefind-ui.*")), "the ready-made UI is not shipped"
 
 
 def test_same_input_builds_a_byte_identical_site(tmp_path: Path) -> None:
@@ -116,3 +127,13 @@ def test_check_writes_nothing(tmp_path: Path) -> None:
     assert run.code == 0
     assert run.out.strip() == "check: 0 error(s), 0 warning(s)"
     assert not (root / "site").exists()
+
+
+def test_a_build_writes_nothing_outside_its_output_folder(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    before = {p for p in tmp_path.rglob("*")}
+    run = build_py("--root", str(root), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert run.code == 0
+    new = {p for p in tmp_path.rglob("*")} - before
+    assert new and all(p.is_relative_to(tmp_path / "out") or p == tmp_path / "out" for p in new), \
+        sorted(str(p) for p in new if not p.is_relative_to(tmp_path / "out"))[:5]

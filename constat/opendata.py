@@ -1,0 +1,100 @@
+"""Open data: every claim as JSON and as CSV, one record per claim, columns documented."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from constat.model import Claim, Dossier
+
+CSV_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "identifiant stable : <article>/<affirmation>"),
+    ("url", "adresse de la page de vérification"),
+    ("article", "identifiant de l'article source"),
+    ("article_title", "titre de l'article source"),
+    ("article_publisher", "média qui a publié l'article"),
+    ("article_published", "date de publication de l'article (AAAA-MM-JJ)"),
+    ("article_url", "adresse de l'article original, si elle est connue"),
+    ("quote", "la citation, mot pour mot ; [entre crochets] les ajouts de la rédaction"),
+    ("claim_reviewed", "l'affirmation en moins de 75 caractères"),
+    ("speaker", "auteur de l'affirmation"),
+    ("speaker_role", "sa fonction au moment des faits"),
+    ("said_on", "date de l'affirmation (AAAA-MM-JJ)"),
+    ("status", "clé du verdict (voir la méthodologie)"),
+    ("status_label", "libellé du verdict"),
+    ("rating", "note de 1 (faux) à 5 (vrai) ; vide pour un verdict sans note"),
+    ("summary", "le verdict en une phrase"),
+    ("stated", "pour une affirmation chiffrée : le chiffre avancé"),
+    ("measured", "le chiffre établi par les sources, s'il est connu"),
+    ("unit", "l'unité des deux chiffres"),
+    ("sources", "adresses des sources, séparées par « | »"),
+    ("tags", "thèmes, séparés par « | »"),
+    ("published_on", "date de première publication de la vérification"),
+    ("updated_on", "date de la dernière révision ou correction"),
+    ("corrections", "nombre de corrections publiées"),
+)
+
+
+def _record(claim: Claim, dossier: Dossier) -> dict[str, Any]:
+    article = claim.article
+    figures = claim.figures
+    return {
+        "id": f"{article.slug}/{claim.slug}",
+        "url": dossier.site.absolute_url(claim.permalink),
+        "article": article.slug,
+        "article_title": article.title,
+        "article_publisher": article.publisher,
+        "article_published": article.published.isoformat(),
+        "article_url": article.url,
+        "quote": " ".join(claim.quote.split()),
+        "claim_reviewed": claim.claim_reviewed,
+        "speaker": claim.speaker.name,
+        "speaker_role": claim.speaker_role,
+        "said_on": claim.said_on.isoformat(),
+        "status": claim.status.key,
+        "status_label": claim.status.label,
+        "rating": claim.status.rating,
+        "summary": " ".join(claim.summary.split()),
+        "stated": figures.stated if figures else None,
+        "measured": figures.measured if figures else None,
+        "unit": figures.unit if figures else None,
+        "sources": [s.url for s in claim.sources],
+        "tags": [t.label for t in claim.tags],
+        "published_on": claim.published_on.isoformat(),
+        "updated_on": claim.updated_on.isoformat(),
+        "corrections": len(claim.corrections),
+    }
+
+
+def claims_json(dossier: Dossier) -> bytes:
+    site = dossier.site
+    data = {
+        "title": site.title,
+        "publisher": site.publisher_name,
+        "licence": site.licence_url,
+        "documentation": site.absolute_url("/donnees/"),
+        "claims": [_record(c, dossier) for c in dossier.claims],
+    }
+    return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = " | ".join(value)
+    text = str(value)
+    # A cell that starts like a formula would run in a spreadsheet: keep it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def claims_csv(dossier: Dossier) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([name for name, _ in CSV_COLUMNS])
+    for claim in dossier.claims:
+        record = _record(claim, dossier)
+        writer.writerow([_cell(record[name]) for name, _ in CSV_COLUMNS])
+    return out.getvalue().encode("utf-8")
