@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: site test check lint golden clean
+.PHONY: site test check lint golden clean lighthouse
 
 site: $(VENV)/.runtime-installed
 	$(BIN)/python build.py
@@ -37,3 +37,8 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(VENV)/bin/pyth
 
 clean:
 	rm -rf site .site.staging .site.old $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Lighthouse scores of the home and a claim page, mobile and desktop (slow: not part of `make test`).
+# Needs `bash scripts/install-browser-tools.sh` first.
+lighthouse: $(VENV)/.runtime-installed
+	bash scripts/lighthouse.sh
