@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from constat.model import Claim, Dossier
 from constat.problems import Problem
+
+if TYPE_CHECKING:  # the validate stage reads MAX_CLAIM_REVIEWED without loading the model
+    from constat.model import Claim, Dossier
 
 MAX_CLAIM_REVIEWED = 75
 """Google's fact-check guidelines: claimReviewed is a short summary of the claim, under 75 characters."""

@@ -1,4 +1,4 @@
-"""Command line: ``build`` (default) and ``check``, printing problems as compilers do."""
+"""Command line: ``build`` (default), ``check``, ``serve``, ``new`` and ``diff``."""
 
 from __future__ import annotations
 
@@ -12,16 +12,27 @@ from constat.pipeline import Project, Report, build, check
 
 def _parser(default_root: Path) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="build.py", description="Build the Constat fact-checking site.")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", type=Path, default=default_root,
-                        help="project folder with site.yaml, content/ and claims/ (default: %(default)s)")
-    common.add_argument("--strict", action="store_true", help="fail on warnings too (CI uses this)")
-    common.add_argument("--format", choices=("human", "github"), default="human",
+    root = argparse.ArgumentParser(add_help=False)
+    root.add_argument("--root", type=Path, default=default_root,
+                      help="project folder with site.yaml, content/ and claims/ (default: %(default)s)")
+    checks = argparse.ArgumentParser(add_help=False)
+    checks.add_argument("--strict", action="store_true", help="fail on warnings too (CI uses this)")
+    checks.add_argument("--format", choices=("human", "github"), default="human",
                         help="github prints GitHub Actions annotations")
     sub = parser.add_subparsers(dest="command")
-    build_cmd = sub.add_parser("build", parents=[common], help="check, then write the site (default)")
+    build_cmd = sub.add_parser("build", parents=[root, checks], help="check, then write the site (default)")
     build_cmd.add_argument("--out", type=Path, help="output folder (default: ROOT/site)")
-    sub.add_parser("check", parents=[common], help="validate the inputs, write nothing")
+    sub.add_parser("check", parents=[root, checks], help="validate the inputs, write nothing")
+    serve_cmd = sub.add_parser("serve", parents=[root], help="preview on 127.0.0.1, rebuilding on save")
+    serve_cmd.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: %(default)s)")
+    serve_cmd.add_argument("--out", type=Path, help="output folder (default: ROOT/site)")
+    new_cmd = sub.add_parser("new", parents=[root], help="create a claim file to fill in")
+    new_cmd.add_argument("article", help="the article's name, as in content/<article>.md")
+    new_cmd.add_argument("claim", help="the new claim's name: lowercase words joined by hyphens")
+    diff_cmd = sub.add_parser("diff", parents=[root], help="what changed since a git revision, in editorial terms")
+    diff_cmd.add_argument("ref", help="a git revision, e.g. origin/main")
+    diff_cmd.add_argument("--format", choices=("markdown", "text"), default="markdown",
+                          help="markdown, to paste in a pull request (default), or text")
     return parser
 
 
@@ -29,9 +40,18 @@ def main(argv: list[str] | None = None, default_root: Path | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or args_list[0] not in ("build", "check", "-h", "--help"):
+    if not args_list or args_list[0] not in ("build", "check", "serve", "new", "diff", "-h", "--help"):
         args_list.insert(0, "build")
     args = _parser(default_root or Path.cwd()).parse_args(args_list)
+    if args.command == "new":
+        return _new(args.root, args.article, args.claim, out, err)
+    if args.command == "diff":
+        return _diff(args.root, args.ref, args.format, out, err)
+    if args.command == "serve":
+        from constat.serve import serve
+
+        serve(Project.at(args.root, args.out), args.port, lambda line: print(line, file=out, flush=True))
+        return 0
     if args.command == "check":
         report = check(Project.at(args.root), strict=args.strict)
     else:
@@ -42,6 +62,31 @@ def main(argv: list[str] | None = None, default_root: Path | None = None,
             return 1
     _print_report(report, args.command, args.format, out, err)
     return 1 if report.failed else 0
+
+
+def _new(root: Path, article: str, claim: str, out: TextIO, err: TextIO) -> int:
+    from constat.scaffold import ScaffoldError, new_claim
+
+    try:
+        path = new_claim(root.resolve(), article, claim)
+    except ScaffoldError as exc:
+        print(f"new: error: {exc}", file=err)
+        return 1
+    print(f"created {path.relative_to(root.resolve()).as_posix()}: fill it in, then run "
+          "`python build.py check` (or keep `python build.py serve` open to see the page)", file=out)
+    return 0
+
+
+def _diff(root: Path, ref: str, style: str, out: TextIO, err: TextIO) -> int:
+    from constat.diff import editorial_diff, format_markdown, format_text
+
+    try:
+        changes = editorial_diff(root.resolve(), ref)
+    except ValueError as exc:
+        print(f"diff: error: {exc}", file=err)
+        return 2
+    print(format_markdown(changes) if style == "markdown" else format_text(changes), file=out, end="")
+    return 0
 
 
 def _print_report(report: Report, command: str, style: str, out: TextIO, err: TextIO) -> None:

@@ -279,7 +279,7 @@ def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker
         context_html=inline_markdown(data["context"]) if data.get("context") else None,
         status=status, summary=data["summary"], verdict_html=markdown_to_html(data["verdict"]),
         sources=tuple(Source(s["title"], s["url"], s["publisher"], _day(s.get("published")),
-                             s.get("archive_url"), s.get("excerpt")) for s in data.get("sources", [])),
+                             s.get("archive_url"), s.get("excerpt")) for s in data.get("sources") or []),
         figures=Figures(figures["stated"], figures.get("measured"), figures["unit"], _day(figures.get("as_of")))
         if figures else None,
         appearances=tuple(data.get("appearances", [])), note=data.get("note"),

@@ -5,14 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from constat.claimreview import check_claim_review, claim_review, has_claim_review
 from constat.load import load_project
-from constat.model import build_model
 from constat.problems import Problem, Severity, sort_problems
-from constat.render import TemplateProblem, render_site
-from constat.search import index_search
 from constat.validate import validate
-from constat.write import WriteReport, publish
+from constat.write import WriteReport
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
 """The Constat checkout: its templates/ serve any project that has none of its own."""
@@ -65,6 +61,13 @@ def check(project: Project, *, strict: bool = False) -> Report:
 
 def build(project: Project, *, strict: bool = False) -> Report:
     """Check, then (only if the inputs are sound) render the whole site in memory and publish it."""
+    # Imported here: `check`, which editors run on every save, needs none of the render side.
+    from constat.claimreview import check_claim_review, claim_review, has_claim_review
+    from constat.model import build_model
+    from constat.render import TemplateProblem, render_site
+    from constat.search import index_search
+    from constat.write import publish
+
     _refuse_unsafe_output(project)
     inputs = load_project(project.root)
     report = Report(sort_problems(validate(inputs)), strict=strict)

@@ -33,8 +33,11 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
 def check_schema(doc: Document, kind: str) -> list[Problem]:
     """Every way ``doc`` breaks schema/<kind>.schema.json, each at the line of the value at fault."""
     problems: list[Problem] = []
-    for error in _validator(kind).iter_errors(doc.data):
-        problems.extend(_translate(doc, error))
+    validator = _validator(kind)
+    schema = validator.schema
+    required = frozenset(schema.get("required", ()) if isinstance(schema, dict) else ())
+    for error in validator.iter_errors(doc.data):
+        problems.extend(_translate(doc, error, required))
     return problems
 
 
@@ -57,7 +60,12 @@ def _kind_of(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
-def _translate(doc: Document, error: jsonschema.ValidationError) -> list[Problem]:
+def _empty(doc: Document, where: ValuePath, name: str, required: frozenset[str]) -> list[Problem]:
+    fix = "write a value" if len(where) == 1 and where[0] in required else "write a value or remove the key"
+    return [doc.problem(where, "missing-field", f'"{name}" is empty: {fix}')]
+
+
+def _translate(doc: Document, error: jsonschema.ValidationError, required: frozenset[str]) -> list[Problem]:
     where: ValuePath = tuple(error.absolute_path)
     name = _field(where)
     schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
@@ -85,7 +93,7 @@ def _translate(doc: Document, error: jsonschema.ValidationError) -> list[Problem
         return problems
     if kind == "type":
         if value is None:
-            return [doc.problem(where, "missing-field", f'"{name}" is empty: write a value or remove the key')]
+            return _empty(doc, where, name, required)
         expected = bound if isinstance(bound, list) else [bound]
         wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in expected if t != "null")
         message = f'"{name}" {custom}' if custom else f'"{name}" must be {wanted}, not {_kind_of(value)}'
@@ -101,7 +109,7 @@ def _translate(doc: Document, error: jsonschema.ValidationError) -> list[Problem
         return [doc.problem(where, "invalid-value", f'"{name}" cannot be "{value}"'
                             + (did_you_mean(str(value), choices) or f": use one of {', '.join(choices)}"))]
     if kind == "minLength":
-        return [doc.problem(where, "missing-field", f'"{name}" is empty: write a value or remove the key')]
+        return _empty(doc, where, name, required)
     if kind == "maxLength":
         return [doc.problem(where, "too-long",
                             f'"{name}" is too long: {len(value):,} characters, at most {bound:,}')]

@@ -1,0 +1,248 @@
+"""The editor's preview: build, serve site/ on 127.0.0.1, rebuild on save, reload the browser.
+
+The server is for one editor's machine. It binds the loopback address only, serves nothing
+outside the output folder whatever the request says, and adds two things to the pages it
+serves (never to the files in site/, which stay byte-identical to a plain build): a small
+script that reloads the page after each rebuild, and, while the inputs have errors, a panel
+listing them above the last good site.
+"""
+
+from __future__ import annotations
+
+import html
+import http.server
+import mimetypes
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from constat.pipeline import Project, Report, build
+from constat.problems import Problem, Severity
+
+HOST = "127.0.0.1"
+"""Never another address: the preview shows unpublished work and runs no access control."""
+EVENTS = "/__constat/events"
+WATCHED = ("content", "claims", "templates", "site.yaml", "statuses.yaml")
+
+_RELOAD_SCRIPT = """<script>
+(() => { const s = new EventSource("%s"); let last = null;
+  s.onmessage = (e) => { if (last !== null && e.data !== last) location.reload(); last = e.data; }; })();
+</script>"""
+
+
+@dataclass
+class BuildState:
+    """The outcome of the latest build, shared between the watcher and the request threads."""
+
+    generation: int = 0
+    """Counts builds: a change tells the open pages to reload."""
+    problems: list[Problem] = field(default_factory=list)
+    failed: bool = False
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    building: threading.Lock = field(default_factory=threading.Lock)
+    """Held through a build and its recording: a page and the error panel over it always agree."""
+
+    def record(self, report: Report | None, error: str | None = None) -> None:
+        with self.changed:
+            self.generation += 1
+            self.problems = list(report.problems) if report else []
+            self.failed = error is not None or (report is not None and report.failed)
+            if error:
+                self.problems.append(Problem("build", 1, 1, "internal", error))
+            self.changed.notify_all()
+
+
+def rebuild(project: Project, state: BuildState, say: Callable[[str], None]) -> None:
+    with state.building:
+        try:
+            report = build(project, strict=False)
+        except Exception as exc:  # the preview must survive anything and say what happened
+            state.record(None, f"{type(exc).__name__}: {exc}")
+            say(f"build failed: {exc}")
+            return
+        state.record(report)
+    if report.failed:
+        say(f"{report.errors} error(s): the last good site stays served; the page shows them")
+        for problem in report.problems:
+            say("  " + problem.format())
+    else:
+        written = report.written.written if report.written else 0
+        say(f"rebuilt: {report.pages} pages, {written} file(s) changed")
+
+
+def resolve(out: Path, base_path: str, raw: str) -> Path | None:
+    """The file under ``out`` that a request path names, or None when it names nothing there.
+
+    Decoded once, like a static host would; any ``..`` segment, NUL or backslash is refused
+    outright, and the resolved real path (links followed) must still lie inside ``out``.
+    """
+    path = unquote(urlsplit(raw).path)
+    if "\x00" in path or "\\" in path or not path.startswith(base_path):
+        return None
+    parts = [p for p in path[len(base_path):].split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return None
+    target = out.joinpath(*parts)
+    if target.is_dir():
+        target = target / "index.html"
+    try:
+        real = target.resolve(strict=True)
+    except OSError:
+        return None
+    root = out.resolve()
+    return real if real.is_file() and real.is_relative_to(root) else None
+
+
+def error_panel(problems: Iterable[Problem]) -> str:
+    items = "".join(
+        f"<li><code>{html.escape(p.path)}:{p.line}:{p.column}</code> {html.escape(p.message)}</li>"
+        for p in problems if p.severity is Severity.ERROR)
+    return (
+        '<div role="alert" style="position:sticky;top:0;z-index:99;background:#7a1010;color:#fff;'
+        'padding:1rem 1.25rem;font:16px/1.45 system-ui,sans-serif;max-height:60vh;overflow:auto">'
+        "<strong>La dernière modification contient des erreurs ; le site affiché est la dernière version "
+        "correcte.</strong><ul style=\"margin:.5rem 0 0;padding-left:1.25rem\">"
+        f"{items}</ul></div>")
+
+
+class PreviewHandler(http.server.BaseHTTPRequestHandler):
+    server: PreviewServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the terminal shows builds, not every request
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path in (EVENTS, self.server.base_path.rstrip("/") + EVENTS):
+            self._events()
+            return
+        self._file(head_only=False)
+
+    def do_HEAD(self) -> None:
+        self._file(head_only=True)
+
+    def _file(self, *, head_only: bool) -> None:
+        server = self.server
+        path = urlsplit(self.path).path
+        target = resolve(server.out, server.base_path, self.path)
+        if target is not None and target.name == "index.html" and not path.endswith("/") \
+                and not path.endswith("index.html"):
+            self.send_response(301)
+            self.send_header("Location", path + "/")
+            self.end_headers()
+            return
+        status = 200
+        if target is None:
+            status, target = 404, server.out / "404.html"
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        with server.state.building:
+            body = target.read_bytes() if target.is_file() else b"Not found"
+            if kind == "text/html":
+                body = self._decorate(body)
+        self.send_response(status)
+        self.send_header("Content-Type", kind + ("; charset=utf-8" if kind.startswith("text/") else ""))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(body)
+
+    def _decorate(self, body: bytes) -> bytes:
+        state = self.server.state
+        text = body.decode("utf-8", errors="replace")
+        if state.failed:
+            text = text.replace("<body>", "<body>" + error_panel(state.problems), 1)
+        script = _RELOAD_SCRIPT % (self.server.base_path.rstrip("/") + EVENTS)
+        return text.replace("</body>", script + "</body>", 1).encode("utf-8")
+
+    def _events(self) -> None:
+        state = self.server.state
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        seen = -1
+        try:
+            while not self.server.stopping.is_set():
+                with state.changed:
+                    if state.generation == seen:
+                        state.changed.wait(timeout=15)
+                    generation = state.generation
+                if generation != seen:
+                    self.wfile.write(f"data: {generation}\n\n".encode())
+                    seen = generation
+                else:
+                    self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+class PreviewServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, out: Path, base_path: str, state: BuildState) -> None:
+        super().__init__((HOST, port), PreviewHandler)
+        self.out, self.base_path, self.state = out, base_path, state
+        self.stopping = threading.Event()
+
+
+def watch_paths(root: Path) -> list[Path]:
+    return [root / name for name in WATCHED if (root / name).exists()]
+
+
+def serve(project: Project, port: int, say: Callable[[str], None], *,
+          ready: Callable[[PreviewServer], None] | None = None, stop: threading.Event | None = None) -> None:
+    """Build, serve and rebuild on change until interrupted (or ``stop`` is set, for tests)."""
+    from watchfiles import watch  # only the preview needs a watcher
+
+    stop = stop or threading.Event()
+    saves: queue.Queue[object] = queue.Queue()
+
+    def watcher() -> None:
+        for changes in watch(*watch_paths(project.root), stop_event=stop, debounce=200, step=50):
+            saves.put(changes)
+
+    # Watching starts before the first build, so a save made while it runs is not missed.
+    threading.Thread(target=watcher, daemon=True).start()
+    state = BuildState()
+    rebuild(project, state, say)
+    server = PreviewServer(port, project.out, _base_path(project), state)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    say(f"serving {project.out} on http://{HOST}:{server.server_address[1]}{server.base_path} "
+        "(Ctrl+C to stop)")
+    if ready:
+        ready(server)
+    try:
+        while not stop.is_set():
+            try:
+                saves.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            while not saves.empty():  # a burst of saves makes one rebuild
+                saves.get_nowait()
+            rebuild(project, state, say)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.stopping.set()
+        with state.changed:
+            state.changed.notify_all()
+        server.shutdown()
+        server.server_close()
+
+
+def _base_path(project: Project) -> str:
+    """The base path of site.yaml's base_url, read directly: the site may not build yet."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((project.root / "site.yaml").read_text(encoding="utf-8"))
+        url = str(data["base_url"])
+        return "/" + url.split("://", 1)[1].partition("/")[2]
+    except Exception:  # a broken site.yaml is reported by the build; serve at the root meanwhile
+        return "/"

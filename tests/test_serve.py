@@ -1,0 +1,147 @@
+"""The preview server, driven as an editor would: a real process, real requests on 127.0.0.1, real edits."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from constat.serve import resolve
+from tests.helpers import MINI, REPO, copy_project, tree
+
+
+@dataclass
+class Preview:
+    root: Path
+    port: int
+    base: str
+    process: subprocess.Popen[str]
+
+    def get(self, path: str) -> tuple[int, str, dict[str, str]]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read().decode("utf-8", errors="replace")
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        connection.close()
+        return response.status, body, headers
+
+    def wait_for(self, path: str, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        body = ""
+        while time.monotonic() < deadline:
+            _, body, _ = self.get(path)
+            if text in body:
+                return body
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared in {path}; last body starts {body[:300]!r}")
+
+
+@pytest.fixture
+def preview(tmp_path: Path) -> Iterator[Preview]:
+    root = copy_project(MINI, tmp_path / "p")
+    process = subprocess.Popen([sys.executable, str(REPO / "build.py"), "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    port = 0
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        found = re.search(r"on http://127\.0\.0\.1:(\d+)(/\S*)", line)
+        if found:
+            port, base = int(found[1]), found[2]
+            break
+    assert port, "the preview announced its address"
+    yield Preview(root, port, base, process)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_the_preview_serves_the_built_site_with_live_reload(preview: Preview) -> None:
+    assert preview.base == "/dossier/", "the base path of site.yaml's base_url"
+    status, body, headers = preview.get("/dossier/")
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "Villeneuve-sur-Test" in body
+    assert 'new EventSource("/dossier/__constat/events")' in body
+    on_disk = (preview.root / "site/index.html").read_text(encoding="utf-8")
+    assert "EventSource" not in on_disk, "the reload script is never written into site/"
+    status, _, headers = preview.get("/dossier/articles/budget-regional")
+    assert (status, headers["location"]) == (301, "/dossier/articles/budget-regional/")
+    status, body, _ = preview.get("/dossier/nulle-part/")
+    assert status == 404 and "Page introuvable" in body
+
+
+def test_a_save_rebuilds_and_an_error_shows_over_the_last_good_site(preview: Preview) -> None:
+    claim = preview.root / "claims/budget-regional/emplois-300.yaml"
+    page = "/dossier/affirmations/budget-regional/emplois-300/"
+    claim.write_text(claim.read_text(encoding="utf-8").replace(
+        "Aucun décompte public", "Aucun décompte officiel"), encoding="utf-8")
+    preview.wait_for(page, "Aucun décompte officiel")
+    good = tree(preview.root / "site")
+    claim.write_text(claim.read_text(encoding="utf-8").replace("status: inverifiable", "status: fause"),
+                     encoding="utf-8")
+    body = preview.wait_for(page, 'role="alert"')
+    assert "claims/budget-regional/emplois-300.yaml:5:9" in body
+    assert "unknown status &quot;fause&quot; (did you mean &quot;faux&quot;?)" in body
+    assert "Aucun décompte officiel" in body, "the last good page is still there under the panel"
+    assert tree(preview.root / "site") == good
+    claim.write_text(claim.read_text(encoding="utf-8").replace("status: fause", "status: faux"), encoding="utf-8")
+    body = preview.wait_for(page, "Verdict : </span>Faux")
+    assert 'role="alert"' not in body
+
+
+def test_the_event_stream_announces_each_build(preview: Preview) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=20)
+    connection.request("GET", "/dossier/__constat/events")
+    response = connection.getresponse()
+    assert response.getheader("Content-Type") == "text/event-stream"
+    first = response.readline()
+    response.readline()
+    assert first.startswith(b"data: ")
+    (preview.root / "content/budget-regional.md").write_text(
+        (preview.root / "content/budget-regional.md").read_text(encoding="utf-8") + "\nAjout.\n", encoding="utf-8")
+    second = response.readline()
+    assert second.startswith(b"data: ") and second != first
+    connection.close()
+
+
+@pytest.mark.parametrize("attack", [
+    "/dossier/../../build.py", "/dossier/%2e%2e/%2e%2e/build.py", "/dossier/..%2f..%2fbuild.py",
+    "/dossier/static/..%5c..%5cbuild.py", "/dossier/%2e%2e%2f%2e%2e%2fsite.yaml", "/dossier/..%00/site.yaml",
+    "/site.yaml", "/dossier//etc/passwd", "/dossier/static/../../site.yaml",
+])
+def test_nothing_outside_the_site_is_ever_served(preview: Preview, attack: str) -> None:
+    status, body, _ = preview.get(attack)
+    assert status == 404
+    assert "base_url" not in body and "import sys" not in body and "root:" not in body
+
+
+def test_the_preview_listens_on_the_loopback_address_only(preview: Preview) -> None:
+    listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout \
+        if os.path.exists("/usr/bin/ss") or os.path.exists("/bin/ss") else ""
+    if listening:
+        ours = [line for line in listening.splitlines() if f":{preview.port} " in line]
+        assert ours and all("127.0.0.1:" in line for line in ours), ours
+    status, _, _ = preview.get("/dossier/")
+    assert status == 200
+
+
+def test_resolve_follows_no_link_out_of_the_site(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    (out / "a").mkdir(parents=True)
+    (out / "a/index.html").write_text("ok")
+    (tmp_path / "secret.txt").write_text("secret")
+    (out / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    assert resolve(out, "/", "/a/") == (out / "a/index.html").resolve()
+    assert resolve(out, "/", "/leak.txt") is None
+    assert resolve(out, "/", "/a/../../secret.txt") is None
+    assert resolve(out, "/base/", "/a/") is None
