@@ -36,6 +36,15 @@ class Document:
     data: Any
     values: dict[ValuePath, Position] = field(repr=False)
     keys: dict[ValuePath, Position] = field(repr=False)
+    blocks: frozenset[ValuePath] = field(default=frozenset(), repr=False)
+    """Values written as block scalars (``|`` or ``>``): their text starts on the next line."""
+
+    def line_in(self, where: ValuePath, offset: int) -> Position:
+        """Position of the ``offset``-th line (0-based) of the text value at ``where``."""
+        start = self.at(where)
+        if where in self.blocks:
+            return Position(start.line + 1 + offset, 1)
+        return start if offset == 0 else Position(start.line + offset, 1)
 
     def at(self, where: ValuePath) -> Position:
         """Position of the value at ``where``, or of its nearest ancestor that exists."""
@@ -92,6 +101,11 @@ class Inputs:
 def load_project(root: Path) -> Inputs:
     """Read site.yaml, statuses.yaml, content/*.md and claims/*/*.yaml under ``root``."""
     problems: list[Problem] = []
+    for name in ("content", "claims", "templates"):
+        if (root / name).is_symlink():
+            problems.append(Problem(name, 1, 1, "symlink",
+                                    f"{name}/ is a symbolic link: the build reads only inside the project, "
+                                    "so make it a real folder"))
     site = _load_required_yaml(root, "site.yaml", problems)
     statuses = _load_required_yaml(root, "statuses.yaml", problems)
     content = _list(root, "content", problems)
@@ -125,7 +139,7 @@ def load_project(root: Path) -> Inputs:
 def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Path]:
     """The entries of a folder in a stable order; symbolic links are refused, never followed."""
     base = root / folder
-    if not base.is_dir():
+    if not base.is_dir() or base.is_symlink():
         return []
     entries = []
     for p in sorted(base.iterdir(), key=lambda p: p.name):
@@ -153,7 +167,10 @@ def _whole_file(root: Path, path: Path, code: str, message: str,
 
 def _load_required_yaml(root: Path, name: str, problems: list[Problem]) -> Document | None:
     path = root / name
-    if not path.is_file() or path.is_symlink():
+    if path.is_symlink():
+        problems.append(Problem(name, 1, 1, "symlink", f"{name} is a symbolic link: put the real file here"))
+        return None
+    if not path.is_file():
         problems.append(Problem(name, 1, 1, "missing-file", f"{name} is missing: the project needs one"))
         return None
     return load_yaml_file(root, path, problems)
@@ -269,6 +286,7 @@ def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | N
         return None, problems
     values: dict[ValuePath, Position] = {}
     keys: dict[ValuePath, Position] = {}
+    blocks: set[ValuePath] = set()
 
     def pos(mark: Any) -> Position:
         return Position(mark.line + 1 + line_offset, mark.column + 1)
@@ -332,6 +350,8 @@ def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | N
                 where = (*stack[-1][1], len(stack[-1][0]))
                 stack[-1][0].append(value)
             values[where] = pos(event.start_mark)
+            if isinstance(event, yaml.ScalarEvent) and event.style in ("|", ">"):
+                blocks.add(where)
             if isinstance(value, (dict, list)):
                 if len(stack) >= MAX_DEPTH:
                     raise _Refused(event.start_mark, "too-deep",
@@ -354,7 +374,7 @@ def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | N
         return None, [Problem(path, line + line_offset, column, "yaml-syntax", f"invalid YAML: {exc}")]
     if root is None:
         return None, [Problem(path, 1 + line_offset, 1, "empty-file", "the file has no content")]
-    return Document(path, root, values, keys), []
+    return Document(path, root, values, keys, frozenset(blocks)), []
 
 
 def _scalar(event: yaml.ScalarEvent) -> Any:

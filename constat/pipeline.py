@@ -24,7 +24,7 @@ class Project:
     @property
     def templates(self) -> Path:
         own = self.root / "templates"
-        return own if own.is_dir() else TOOL_ROOT / "templates"
+        return own if own.is_dir() and not own.is_symlink() else TOOL_ROOT / "templates"
 
     @classmethod
     def at(cls, root: Path, out: Path | None = None) -> Project:

@@ -53,9 +53,24 @@ def _escape_github_property(text: str) -> str:
     return _escape_github(text).replace(":", "%3A").replace(",", "%2C")
 
 
+MAX_PER_FILE = 50
+"""A file with more problems than this is not worth reading further: the rest are counted."""
+
+
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
-    """Sorted by file, line and column, with exact repeats dropped."""
-    return sorted(set(problems), key=lambda p: (p.path, p.line, p.column, p.code, p.message))
+    """Sorted by file, line and column, exact repeats dropped, at most MAX_PER_FILE for a file."""
+    ordered = sorted(set(problems), key=lambda p: (p.path, p.line, p.column, p.code, p.message))
+    kept: list[Problem] = []
+    counts: dict[str, int] = {}
+    for problem in ordered:
+        counts[problem.path] = counts.get(problem.path, 0) + 1
+        if counts[problem.path] <= MAX_PER_FILE:
+            kept.append(problem)
+    for path, count in sorted(counts.items()):
+        if count > MAX_PER_FILE:
+            kept.append(Problem(path, 1, 1, "too-many-problems",
+                                f"{count - MAX_PER_FILE} more problems in this file are not shown"))
+    return sorted(kept, key=lambda p: (p.path, p.line, p.column, p.code, p.message))
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:

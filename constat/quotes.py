@@ -95,12 +95,17 @@ def explain_mismatch(folded_article: str, quote: str) -> str:
             start = found + len(part)
             continue
         words = part.split(" ")
-        best, at = 0, -1
-        for k in range(len(words), 0, -1):
-            at = folded_article.find(" ".join(words[:k]), start)
-            if at >= 0:
-                best = k
-                break
+        # The longest prefix of words found after ``start``: if k words are found, so are
+        # fewer, so a binary search needs log(words) scans instead of one per word.
+        low, high = 0, len(words)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if folded_article.find(" ".join(words[:middle]), start) >= 0:
+                low = middle
+            else:
+                high = middle - 1
+        best = low
+        at = folded_article.find(" ".join(words[:best]), start) if best else -1
         if best == 0:
             return f'no words of "{_clip(part)}" follow in this order in the article'
         matched = " ".join(words[:best])

@@ -16,6 +16,9 @@ from constat.problems import Problem, did_you_mean
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 """The single source of truth for every input file's shape; editors' IDEs read the same files."""
 
+MAX_UNKNOWN_KEYS = 20
+"""Past this many, the rest of a mapping's unknown keys are counted, not listed (and not compared)."""
+
 _TYPE_NAMES = {
     "string": "text", "number": "a number", "integer": "a whole number", "array": "a list",
     "object": "a mapping of keys and values", "boolean": "true or false", "null": "empty",
@@ -75,14 +78,19 @@ def _translate(doc: Document, error: jsonschema.ValidationError, required: froze
     custom = schema.get("x-error")
     if kind == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        return [doc.problem((*where, key), "unknown-key",
-                            f'unknown key "{key}"' + (did_you_mean(key, allowed)
-                                                      or f": the keys allowed here are {', '.join(allowed)}"),
-                            key=True)
-                for key in value if key not in allowed]
+        unknown = [key for key in value if key not in allowed]
+        problems = [doc.problem((*where, key), "unknown-key",
+                                f'unknown key "{key}"' + (did_you_mean(key, allowed)
+                                                          or f": the keys allowed here are {', '.join(allowed)}"),
+                                key=True)
+                    for key in unknown[:MAX_UNKNOWN_KEYS]]
+        if len(unknown) > MAX_UNKNOWN_KEYS:
+            problems.append(doc.problem(where, "unknown-key",
+                                        f"{len(unknown) - MAX_UNKNOWN_KEYS} more unknown keys in {name}"))
+        return problems
     if kind == "required":
         known = schema.get("properties", {})
-        unknown = [k for k in value if k not in known]
+        unknown = [k for k in value if k not in known][:MAX_UNKNOWN_KEYS]
         problems = []
         for key in bound:
             if key in value or difflib.get_close_matches(key, unknown, n=1, cutoff=0.6):

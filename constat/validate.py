@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from constat.claimreview import MAX_CLAIM_REVIEWED
 from constat.french import SLUG, slugify
 from constat.load import ArticleFile, ClaimFile, Document, Inputs, ValuePath
-from constat.markup import markdown_to_html, plain_text
+from constat.markup import markdown_problems, markdown_to_html, plain_text
 from constat.problems import Problem, Severity, did_you_mean
 from constat.quotes import explain_mismatch, find_quote, fold
 from constat.schema import check_schema
@@ -39,18 +39,28 @@ def validate(inputs: Inputs) -> list[Problem]:
     if inputs.site is not None:
         problems += check_schema(inputs.site, "site")
         problems += _check_urls(inputs.site)
+        problems += _check_markdown(inputs.site, ("dossier", "introduction"))
     rated = _check_statuses(inputs.statuses, problems)
+    if inputs.statuses is not None and isinstance(inputs.statuses.data, list):
+        for n, _ in enumerate(inputs.statuses.data):
+            problems += _check_markdown(inputs.statuses, (n, "description"))
     articles = {a.slug: a for a in inputs.articles}
+    unsafe: set[str] = set()
     for article in inputs.articles:
-        problems += _check_article(article)
+        found = _check_article(article)
+        if any(p.code == "markdown-too-complex" for p in found):
+            unsafe.add(article.slug)  # never converted: that is the point of the check
+        problems += found
     for slug, path in inputs.claim_folders:
         if slug not in inputs.article_slugs:
             problems.append(Problem(path, 1, 1, "orphan-claims",
                                     f"no article content/{slug}.md for this folder of claims"
                                     + did_you_mean(slug, articles)))
-    texts = {slug: fold(plain_text(markdown_to_html(a.body)))[0] for slug, a in articles.items()}
+    texts = {slug: fold(plain_text(markdown_to_html(a.body)))[0] for slug, a in articles.items()
+             if slug not in unsafe}
     for claim in inputs.claims:
-        problems += _check_claim(claim, rated, texts, articles.get(claim.article_slug))
+        source = articles.get(claim.article_slug) if claim.article_slug in texts else None
+        problems += _check_claim(claim, rated, texts, source)
     problems += _check_shared_pages(inputs.claims)
     return problems
 
@@ -89,6 +99,20 @@ def _check_article(article: ArticleFile) -> list[Problem]:
     problems += check_schema(article.front, "article")
     problems += _check_urls(article.front)
     _date(article.front, ("published",), problems)
+    problems += [Problem(article.path, article.body_line + line, 1, code, message)
+                 for line, code, message in markdown_problems(article.body)]
+    return problems
+
+
+def _check_markdown(doc: Document, where: ValuePath) -> list[Problem]:
+    """Links, images, HTML and hazards in a Markdown field, each at its line."""
+    text = _get(doc.data, where)
+    if not isinstance(text, str):
+        return []
+    problems = []
+    for line, code, message in markdown_problems(text):
+        pos = doc.line_in(where, line)
+        problems.append(Problem(doc.path, pos.line, pos.column, code, message))
     return problems
 
 
@@ -120,6 +144,9 @@ def _check_claim(claim: ClaimFile, rated: dict[str, Status] | None, texts: dict[
                                     f"quote not found in {article.path}: "
                                     + explain_mismatch(texts[claim.article_slug], quote)))
     problems += _check_claim_dates(doc, article)
+    problems += _check_markdown(doc, ("verdict",)) + _check_markdown(doc, ("context",))
+    for n, _ in enumerate(_list(doc, ("corrections",))):
+        problems += _check_markdown(doc, ("corrections", n, "text"))
     return problems
 
 
@@ -209,8 +236,11 @@ def _check_urls(doc: Document) -> list[Problem]:
         is_url = (where and where[-1] in _URL_KEYS) or (len(where) >= 2 and where[-2] == "appearances")
         if not (is_url and isinstance(value, str) and value.lower().startswith(("http://", "https://"))):
             continue
-        parts = urlsplit(value)
-        if not parts.hostname or any(c.isspace() for c in value):
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:  # e.g. an unclosed [ that urlsplit reads as an IPv6 address
+            host = None
+        if not host or any(c.isspace() for c in value):
             problems.append(doc.problem(where, "bad-url", f'"{value}" is not a usable web address: '
                                         "it needs a host name and no spaces (encode a space as %20)"))
     return problems
