@@ -25,18 +25,20 @@ def index_search(files: dict[str, bytes], site: Site) -> dict[str, bytes]:
 
 
 async def _index(pages: dict[str, bytes], site: Site) -> dict[str, bytes]:
-    # The pages go through a scratch folder in one add_directory call: the Python API waits
-    # about 0.1 s per reply, so adding them one by one would cost a tenth of a second a page.
-    # Leaving the context also writes the index to disk: into the same scratch folder.
+    # The pages go through a scratch folder in one add_directory call, and the index comes back
+    # the same way: the Python API waits about 0.1 s per reply, and its get_files reply, one
+    # message holding the whole index, overflows the API's 2 MiB reader limit from about a
+    # thousand pages on (the build then waits forever).
     with tempfile.TemporaryDirectory(prefix="constat-pagefind-") as scratch:
-        source = Path(scratch) / "pages"
+        source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for path, content in pages.items():
             target = source / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
         config = IndexConfig(force_language=site.language, write_playground=False, verbose=False,
-                             output_path=str(Path(scratch) / "index"))
+                             output_path=str(output))
         async with PagefindIndex(config=config) as index:
             await index.add_directory(str(source))
-            produced = await index.get_files()
-    return {f"pagefind/{f['path']}": bytes(f["content"]) for f in produced if not _LEFT_OUT.search(f["path"])}
+        # Leaving the context wrote the index to ``output``.
+        return {f"pagefind/{p.relative_to(output).as_posix()}": p.read_bytes()
+                for p in sorted(output.rglob("*")) if p.is_file() and not _LEFT_OUT.search(p.name)}
