@@ -36,6 +36,11 @@ MAX_INDENT = 64
 stack). No article or verdict comes near them."""
 
 
+_MAY_HOLD_MARKUP = re.compile(r"<|\]\(|\]\s*:|\]\[|!\[|^\s{0,3}#|^.*\n[=-]+\s*$|https?:|mailto:|www\.",
+                              re.MULTILINE)
+"""What any link, image, HTML element or level-1/2 heading needs in the Markdown source."""
+
+
 @lru_cache(maxsize=4096)
 def _raw_html(text: str) -> str:
     _MARKDOWN.reset()
@@ -69,10 +74,11 @@ def markdown_problems(text: str) -> list[tuple[int, str, str]]:
     for number, line in enumerate(lines):
         if not line.strip():
             depth = 0  # brackets do not carry over a paragraph break
-        for char in line:
-            depth = depth + 1 if char == "[" else max(0, depth - 1) if char == "]" else depth
-            if depth > worst:
-                worst, worst_line = depth, number
+        if text.count("[") > MAX_BRACKET_DEPTH:  # else no line can open too many: skip the scan
+            for char in line:
+                depth = depth + 1 if char == "[" else max(0, depth - 1) if char == "]" else depth
+                if depth > worst:
+                    worst, worst_line = depth, number
         if len(line) - len(line.lstrip()) > MAX_INDENT:
             hazards.append((number, "markdown-too-complex",
                             f"line indented by more than {MAX_INDENT} columns: Markdown this deep is refused"))
@@ -86,21 +92,24 @@ def markdown_problems(text: str) -> list[tuple[int, str, str]]:
                         f"{len(openings)} HTML tags; at most {MAX_TAG_OPENINGS} are accepted"))
     if hazards:
         return hazards
+    if not _MAY_HOLD_MARKUP.search(text):
+        return []  # no link, image, HTML or top-level heading can come out of it: no need to convert
     found: list[tuple[int, str, str]] = []
     for tag, attrs in _elements(_raw_html(text)):
-        here = _line_of(lines, [f"<{tag}", *(v for _, v in attrs if v)] if tag != "img" else ["!["])
         if tag == "img":
-            found.append((here, "html-not-allowed",
+            found.append((_element_line(lines, tag, attrs), "html-not-allowed",
                           "images are not accepted in text: link to the document instead"))
             continue
         if tag not in ALLOWED_TAGS:
             hint = ": use ### or a deeper heading" if tag in ("h1", "h2") else ""
-            found.append((here, "html-not-allowed", f"HTML element <{tag}> is not accepted{hint}"))
+            found.append((_element_line(lines, tag, attrs), "html-not-allowed",
+                          f"HTML element <{tag}> is not accepted{hint}"))
             continue
         for name, value in attrs:
             if name not in ALLOWED_ATTRIBUTES.get(tag, ()):
                 if not (tag in ("td", "th") and name == "style"):  # table alignment from Markdown itself
-                    found.append((here, "html-not-allowed", f'attribute "{name}" is not accepted on <{tag}>'))
+                    found.append((_element_line(lines, tag, attrs), "html-not-allowed",
+                                  f'attribute "{name}" is not accepted on <{tag}>'))
             elif name == "href" and value is not None and not _web_address(value):
                 found.append((_line_of(lines, [value]), "unsafe-url",
                               f'link to "{value[:60]}": only http://, https:// and mailto: addresses, or '
@@ -113,6 +122,11 @@ def _web_address(href: str) -> bool:
     compact = "".join(c for c in href if c > " " and c != "\x7f").lower()
     scheme = re.match(r"^([a-z][a-z0-9+.-]*):", compact)
     return scheme is None or scheme[1] in URL_SCHEMES
+
+
+def _element_line(lines: list[str], tag: str, attrs: list[tuple[str, str | None]]) -> int:
+    """The line of the source that most likely produced an element (searched only for problems)."""
+    return _line_of(lines, ["!["] if tag == "img" else [f"<{tag}", *(v for _, v in attrs if v)])
 
 
 def _line_of(lines: list[str], needles: list[str]) -> int:
