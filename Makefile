@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: site test check lint golden clean lighthouse
+.PHONY: site test check lint golden clean lighthouse bench
 
 site: $(VENV)/.runtime-installed
 	$(BIN)/python build.py
@@ -42,3 +42,9 @@ clean:
 # Needs `bash scripts/install-browser-tools.sh` first.
 lighthouse: $(VENV)/.runtime-installed
 	bash scripts/lighthouse.sh
+
+# Time Constat against floor.py (and Hugo, Pelican with BENCH_ARGS="--peers") on the shared synthetic
+# corpus; writes bench/results.md. Slow (minutes), not part of `make test` or CI.
+BENCH_ARGS ?= --sizes 100,300
+bench: $(VENV)/.runtime-installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

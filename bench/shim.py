@@ -1,0 +1,68 @@
+"""Run build.py with Pagefind's reader limit raised (or with search left out), for the benchmark only.
+
+Usage: python bench/shim.py [--no-search] [--pagefind-limit BYTES] BUILD.PY-ARGUMENTS...
+
+Why it exists: the Pagefind Python API reads the service's replies with an asyncio stream limited
+to 2 MiB (``limit=2**21`` in pagefind/service/__init__.py). get_files returns the whole index in
+one base64 reply; once the index passes about 1.5 MB (a few hundred pages) ``readuntil`` raises
+inside the polling task, nobody awaits that task, and the build waits forever. The stock build.py
+therefore never finishes on the 100 × 10 corpus. This shim changes nothing but that limit, so the
+benchmark can still measure everything else; ``--no-search`` replaces the indexing step by
+nothing, so that its cost shows as a difference between two whole-process builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(os.environ.get("CONSTAT_CODE") or Path(__file__).resolve().parent.parent)
+"""The Constat to run: bench/run.py points CONSTAT_CODE at its snapshot of the checkout."""
+DEFAULT_LIMIT = 2**30
+
+
+def _raise_stream_limit(limit: int) -> None:
+    original = asyncio.create_subprocess_exec
+
+    async def create_subprocess_exec(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        if "limit" in kwargs:  # only the Pagefind service passes one in this process
+            kwargs["limit"] = max(int(kwargs["limit"]), limit)
+        return await original(*args, **kwargs)
+
+    asyncio.create_subprocess_exec = create_subprocess_exec
+
+
+def _leave_out_search() -> None:
+    import constat.search
+
+    def index_search(files: dict[str, bytes], site: Any) -> dict[str, bytes]:
+        return {}
+
+    # pipeline.build imports index_search from constat.search when it runs: it gets this one.
+    constat.search.index_search = index_search
+
+
+def main(argv: list[str]) -> int:
+    limit = DEFAULT_LIMIT
+    args = list(argv)
+    no_search = False
+    while args and args[0] in ("--no-search", "--pagefind-limit"):
+        flag = args.pop(0)
+        if flag == "--no-search":
+            no_search = True
+        else:
+            limit = int(args.pop(0))
+    sys.path.insert(0, str(REPO))
+    _raise_stream_limit(limit)
+    if no_search:
+        _leave_out_search()
+    from constat.cli import main as cli_main
+
+    return cli_main(args, default_root=REPO)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
