@@ -2,13 +2,14 @@
 
 Usage: python bench/shim.py [--no-search] [--pagefind-limit BYTES] BUILD.PY-ARGUMENTS...
 
-Why it exists: the Pagefind Python API reads the service's replies with an asyncio stream limited
-to 2 MiB (``limit=2**21`` in pagefind/service/__init__.py). get_files returns the whole index in
-one base64 reply; once the index passes about 1.5 MB (a few hundred pages) ``readuntil`` raises
-inside the polling task, nobody awaits that task, and the build waits forever. The stock build.py
-therefore never finishes on the 100 × 10 corpus. This shim changes nothing but that limit, so the
-benchmark can still measure everything else; ``--no-search`` replaces the indexing step by
-nothing, so that its cost shows as a difference between two whole-process builds.
+Why it exists: before commit 3d24b28, Constat took the index back from the Pagefind Python API's
+get_files, one base64 reply read through an asyncio stream limited to 2 MiB (``limit=2**21`` in
+pagefind/service/__init__.py). From about 21 articles × 10 claims (some 330 pages) on, that reply
+overflowed: ``readuntil`` raised inside the API's polling task, nobody awaited that task, and the
+build waited forever. bench/run.py falls back on this shim when the stock build.py hangs (a process
+tree that stops using CPU): it raises that limit and changes nothing else. ``--no-search`` replaces
+the indexing step by nothing, so that its cost shows as the difference between two whole-process
+builds (today's build prints no phase timings).
 """
 
 from __future__ import annotations
