@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from html.parser import HTMLParser
 
 import markdown
@@ -41,13 +41,15 @@ _MAY_HOLD_MARKUP = re.compile(r"<|\]\(|\]\s*:|\]\[|!\[|^\s{0,3}#|^.*\n[=-]+\s*$|
 """What any link, image, HTML element or level-1/2 heading needs in the Markdown source."""
 
 
-@lru_cache(maxsize=4096)
+# Unbounded: one entry per distinct text of the project, so that validate's conversion is the
+# one the model reuses (a bounded cache smaller than the project converted everything twice).
+@cache
 def _raw_html(text: str) -> str:
     _MARKDOWN.reset()
     return _MARKDOWN.convert(unicodedata.normalize("NFC", text))
 
 
-@lru_cache(maxsize=4096)
+@cache
 def markdown_to_html(text: str) -> str:
     """Markdown rendered once, sanitized with an allow-list, with French typography in its text.
 
@@ -166,6 +168,12 @@ def _map_text(fragment: str, change: object) -> str:
         else:
             out.append(token if verbatim else html.escape(change(html.unescape(token)), quote=False))
     return "".join(out)
+
+
+@cache
+def folded_article_text(body: str) -> str:
+    """An article body as the quote check and the model see it: rendered, then folded, once."""
+    return fold(plain_text(markdown_to_html(body)))[0]
 
 
 def plain_text(fragment: str) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 
 from constat.french import slugify
 from constat.load import Inputs
-from constat.markup import inline_markdown, markdown_to_html, plain_text
-from constat.quotes import find_quote, fold
+from constat.markup import folded_article_text, inline_markdown, markdown_to_html
+from constat.quotes import find_quote
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def build_model(inputs: Inputs) -> Dossier:
     articles = sorted((_article(a.slug, a.path, a.front.data, a.body) for a in inputs.articles),
                       key=lambda a: (a.published, a.slug))
     by_slug = {a.slug: a for a in articles}
-    texts = {a.slug: fold(plain_text(a.body_html))[0] for a in articles}
+    texts = {a.slug: folded_article_text(a.body) for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
     tags: dict[str, Tag] = {}
     claims = []

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from constat.claimreview import MAX_CLAIM_REVIEWED
 from constat.french import SLUG, slugify
 from constat.load import ArticleFile, ClaimFile, Document, Inputs, ValuePath
-from constat.markup import markdown_problems, markdown_to_html, plain_text
+from constat.markup import folded_article_text, markdown_problems
 from constat.problems import Problem, Severity, did_you_mean
-from constat.quotes import explain_mismatch, find_quote, fold
+from constat.quotes import explain_mismatch, find_quote
 from constat.schema import check_schema
 
 _URL_KEYS = frozenset({"url", "archive_url", "speaker_url", "base_url"})
@@ -56,7 +56,7 @@ def validate(inputs: Inputs) -> list[Problem]:
             problems.append(Problem(path, 1, 1, "orphan-claims",
                                     f"no article content/{slug}.md for this folder of claims"
                                     + did_you_mean(slug, articles)))
-    texts = {slug: fold(plain_text(markdown_to_html(a.body)))[0] for slug, a in articles.items()
+    texts = {slug: folded_article_text(a.body) for slug, a in articles.items()
              if slug not in unsafe}
     for claim in inputs.claims:
         source = articles.get(claim.article_slug) if claim.article_slug in texts else None
