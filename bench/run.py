@@ -218,8 +218,7 @@ def working_copy(project: Path, work: Path) -> Path:
 
 def clear_output(out: Path) -> None:
     """Empty output for a clean build: the site, its swap folders and any build cache beside it."""
-    for leftover in (out, out.parent / f".{out.name}.staging", out.parent / f".{out.name}.old",
-                     *out.parent.glob("*.constat-cache*"), *out.parent.glob(".constat-cache*")):
+    for leftover in (out, *(out.parent / f".{out.name}.{name}" for name in ("staging", "old", "back", "cache"))):
         if leftover.is_dir():
             shutil.rmtree(leftover)
         elif leftover.exists():

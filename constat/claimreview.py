@@ -10,7 +10,7 @@ from markupsafe import Markup
 from constat.problems import Problem
 
 if TYPE_CHECKING:  # the validate stage reads MAX_CLAIM_REVIEWED without loading the model
-    from constat.model import Claim, Dossier
+    from constat.model import Claim, Dossier, Site
 
 MAX_CLAIM_REVIEWED = 75
 """Google's fact-check guidelines: claimReviewed is a short summary of the claim, under 75 characters."""
@@ -21,8 +21,7 @@ def has_claim_review(claim: Claim) -> bool:
     return claim.status.claim_review
 
 
-def claim_review(claim: Claim, dossier: Dossier) -> dict[str, Any]:
-    site = dossier.site
+def claim_review(claim: Claim, site: Site) -> dict[str, Any]:
     rating: dict[str, Any] = {"@type": "Rating", "alternateName": claim.status.label}
     if claim.status.rating is not None:
         rating.update(ratingValue=claim.status.rating, bestRating=5, worstRating=1)

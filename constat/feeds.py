@@ -21,6 +21,10 @@ class FeedEntry:
     claim: Claim
 
 
+FEED_LENGTH = 50
+"""Entries in the feed: the newest reviews and corrections. The whole archive is in /donnees/."""
+
+
 def feed_entries(dossier: Dossier) -> list[FeedEntry]:
     site = dossier.site
     entries = []
@@ -35,4 +39,4 @@ def feed_entries(dossier: Dossier) -> list[FeedEntry]:
                 id=f"{url}#correction-{number}", title=f"Correction : {claim.claim_reviewed}",
                 link=f"{url}#correction-{number}", published=correction.date, updated=correction.date,
                 summary=claim.summary, content_html=correction.text_html, claim=claim))
-    return sorted(entries, key=lambda e: (-e.updated.toordinal(), e.id))
+    return sorted(entries, key=lambda e: (-e.updated.toordinal(), e.id))[:FEED_LENGTH]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 NBSP = "\u00a0"
 """No-break space: before a colon and inside « » (Imprimerie nationale)."""
@@ -23,6 +24,8 @@ _RULES = (
     (re.compile(f"(?<=\\d){_SPACES}+%"), NBSP + "%"),
     (re.compile(r"(?<=\d) (?=\d{3}(?!\d))"), NNBSP),
 )
+_ANY_RULE = re.compile(f"{_SPACES}[;!?:%]|[«»]|\\d \\d")
+"""What at least one of the rules needs: most strings have none of it, and are returned as they are."""
 
 
 def typography(text: str) -> str:
@@ -32,6 +35,9 @@ def typography(text: str) -> str:
     with « : » or « ! »); none is added before ; ! ? or :, because quotes stay verbatim and
     a URL or a time must not gain a space. Guillemets always get their inner spaces.
     """
+    text = str(text)  # a str subclass (Markup) would change how the result is escaped
+    if _ANY_RULE.search(text) is None:
+        return text
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
@@ -51,6 +57,7 @@ def month_fr(day: date) -> str:
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "’": "-", "'": "-"})
 
 
+@lru_cache(maxsize=65536)
 def slugify(text: str) -> str:
     """Lowercase ASCII words joined by hyphens: « État islamique » → ``etat-islamique``."""
     ascii_text = unicodedata.normalize("NFKD", text.translate(_LIGATURES)).encode("ascii", "ignore").decode()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from constat.memo import MISSING, current, digest
 from constat.problems import Problem, Severity
 
 MAX_FILE_BYTES = 1_000_000
@@ -27,6 +30,14 @@ class Position:
     """1-based."""
 
 
+@dataclass(frozen=True)
+class Positions:
+    values: dict[ValuePath, Position]
+    keys: dict[ValuePath, Position]
+    blocks: frozenset[ValuePath]
+    """Values written as block scalars (``|`` or ``>``): their text starts on the next line."""
+
+
 @dataclass(frozen=True, eq=False)
 class Document:
     """A YAML mapping read from a file, with the position of each value and of each key."""
@@ -34,10 +45,26 @@ class Document:
     path: str
     """Path of the file, relative to the project root."""
     data: Any
-    values: dict[ValuePath, Position] = field(repr=False)
-    keys: dict[ValuePath, Position] = field(repr=False)
-    blocks: frozenset[ValuePath] = field(default=frozenset(), repr=False)
-    """Values written as block scalars (``|`` or ``>``): their text starts on the next line."""
+    sha: str
+    """Hash of the whole file's text: what a page built from it depends on."""
+    locate: Callable[[], Positions] = field(repr=False)
+    """The positions: at hand after a parse, parsed again on first need when ``data`` came from the cache."""
+
+    @cached_property
+    def positions(self) -> Positions:
+        return self.locate()
+
+    @property
+    def values(self) -> dict[ValuePath, Position]:
+        return self.positions.values
+
+    @property
+    def keys(self) -> dict[ValuePath, Position]:
+        return self.positions.keys
+
+    @property
+    def blocks(self) -> frozenset[ValuePath]:
+        return self.positions.blocks
 
     def line_in(self, where: ValuePath, offset: int) -> Position:
         """Position of the ``offset``-th line (0-based) of the text value at ``where``."""
@@ -201,22 +228,32 @@ def _load_article(root: Path, path: Path, problems: list[Problem]) -> ArticleFil
         problems.append(Problem(rel, 1, 1, "front-matter",
                                 "the front matter is not closed: add a line '---' after its last field"))
         return None
-    front, found = parse_yaml("\n".join(lines[1:end]), rel, line_offset=1)
+    front, found = parse_yaml("\n".join(lines[1:end]), rel, line_offset=1, sha=digest(text))
     problems.extend(found)
     if front is None:
         return None
     return ArticleFile(path.stem, rel, front, "\n".join(lines[end + 1:]), end + 2)
 
 
+_CONTENTS: dict[str, bytes] = {}
+"""Files already read by this build (pipeline.quick_inputs), by absolute path: not read twice."""
+
+
+def remember_contents(contents: dict[str, bytes]) -> None:
+    _CONTENTS.clear()
+    _CONTENTS.update(contents)
+
+
 def read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
     """The file as text with \\n line ends, or None and a problem when it cannot be text."""
     rel = _rel(root, path)
-    size = path.stat().st_size
+    known = _CONTENTS.get(str(path))
+    size = len(known) if known is not None else path.stat().st_size
     if size > MAX_FILE_BYTES:
         problems.append(Problem(rel, 1, 1, "file-too-large",
                                 f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}: split it or shorten it"))
         return None
-    data = path.read_bytes()
+    data = known if known is not None else path.read_bytes()
     if b"\x00" in data:
         problems.append(Problem(rel, 1, 1, "binary-file", "file holds NUL bytes: it is not a text file"))
         return None
@@ -264,14 +301,36 @@ class _Refused(Exception):
         self.mark, self.code, self.message = mark, code, message
 
 
-def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | None, list[Problem]]:
+def parse_yaml(text: str, path: str, line_offset: int = 0,
+               sha: str | None = None) -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document into plain values plus the position of every value and key.
 
     Built from the parser's events rather than PyYAML's composer, so that what YAML would
     let through silently is caught where it happens: duplicate keys, anchors and aliases
     (the billion-laughs expansion), nesting deeper than MAX_DEPTH, tags that build objects.
     Dates stay strings: the validate stage checks them and says what is wrong.
+
+    ``sha`` is the hash of the whole file (the text itself when None). Text parsed before, by this
+    build or the previous one, is not parsed again: its data comes from the memo, and its positions
+    are parsed only if a problem needs one.
     """
+    key = digest(text)
+    sha = sha or key
+    memo = current()
+    data = memo.peek("yaml", key)
+    if data is not MISSING:
+        def reparse() -> Positions:
+            doc, _ = _parse(text, path, line_offset, sha)
+            assert doc is not None, "cached YAML no longer parses"
+            return doc.positions
+        return Document(path, data, sha, reparse), []
+    doc, problems = _parse(text, path, line_offset, sha)
+    if doc is not None:
+        memo.put("yaml", key, doc.data)
+    return doc, problems
+
+
+def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document | None, list[Problem]]:
     problems = []
     for n, source_line in enumerate(text.split("\n")):
         if "\t" in source_line[:len(source_line) - len(source_line.lstrip())]:
@@ -374,7 +433,8 @@ def parse_yaml(text: str, path: str, line_offset: int = 0) -> tuple[Document | N
         return None, [Problem(path, line + line_offset, column, "yaml-syntax", f"invalid YAML: {exc}")]
     if root is None:
         return None, [Problem(path, 1 + line_offset, 1, "empty-file", "the file has no content")]
-    return Document(path, root, values, keys, frozenset(blocks)), []
+    found = Positions(values, keys, frozenset(blocks))
+    return Document(path, root, sha, lambda: found), []
 
 
 def _scalar(event: yaml.ScalarEvent) -> Any:

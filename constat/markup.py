@@ -14,6 +14,7 @@ import markdown
 import nh3
 
 from constat.french import typography
+from constat.memo import current, digest, text_key
 from constat.quotes import find_quote, fold
 
 ALLOWED_TAGS = frozenset({
@@ -49,12 +50,15 @@ def _raw_html(text: str) -> str:
     return _MARKDOWN.convert(unicodedata.normalize("NFC", text))
 
 
-@cache
 def markdown_to_html(text: str) -> str:
     """Markdown rendered once, sanitized with an allow-list, with French typography in its text.
 
     Only call it on text that ``markdown_problems`` found nothing wrong with.
     """
+    return current().get("html", digest(text), lambda: _safe_html(text))
+
+
+def _safe_html(text: str) -> str:
     raw = _raw_html(text)
     clean = nh3.clean(raw, tags=set(ALLOWED_TAGS), attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
                       url_schemes=set(URL_SCHEMES), link_rel=None)
@@ -170,10 +174,18 @@ def _map_text(fragment: str, change: object) -> str:
     return "".join(out)
 
 
-@cache
 def folded_article_text(body: str) -> str:
     """An article body as the quote check and the model see it: rendered, then folded, once."""
-    return fold(plain_text(markdown_to_html(body)))[0]
+    return current().get("folded", text_key(body), lambda: fold(plain_text(markdown_to_html(body)))[0])
+
+
+def quote_position(body: str, quote: str) -> int | None:
+    """Where ``quote`` starts in the folded text of an article ``body``, or None when it is not in it."""
+    def search() -> int:
+        match = find_quote(folded_article_text(body), quote)
+        return match.spans[0][0] if match else -1
+    position = current().get("quote", (text_key(body), quote), search)
+    return None if position < 0 else position
 
 
 def plain_text(fragment: str) -> str:

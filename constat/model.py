@@ -13,8 +13,8 @@ from typing import Any
 
 from constat.french import slugify
 from constat.load import Inputs
-from constat.markup import folded_article_text, inline_markdown, markdown_to_html
-from constat.quotes import find_quote
+from constat.markup import inline_markdown, markdown_to_html, quote_position
+from constat.memo import digest
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ class Article:
     summary: str
     body_html: str
     """The passages, rendered and sanitized, without the quote highlights (render adds them)."""
+    digest: str = ""
+    """Hash of the article's path and file: a page showing the article changes only when it changes."""
 
     @property
     def permalink(self) -> str:
@@ -158,6 +160,8 @@ class Claim:
     corrections: tuple[Correction, ...]
     position: int
     """Where the quote starts in its article's text: claims are listed in reading order."""
+    digest: str = ""
+    """Hash of everything the claim is made of: its path and file, its article's, and the scale of verdicts."""
 
     @property
     def permalink(self) -> str:
@@ -190,6 +194,8 @@ class Dossier:
     claims_by_status: dict[str, tuple[Claim, ...]]
     claims_by_speaker: dict[str, tuple[Claim, ...]]
     claims_by_tag: dict[str, tuple[Claim, ...]]
+    digest: str = ""
+    """Hash of every input file: a page showing the whole dossier changes only when it changes."""
 
     @property
     def latest(self) -> tuple[Claim, ...]:
@@ -209,10 +215,11 @@ def build_model(inputs: Inputs) -> Dossier:
                             markdown_to_html(s["description"]), n)
                      for n, s in enumerate(inputs.statuses.data))
     by_key = {s.key: s for s in statuses}
-    articles = sorted((_article(a.slug, a.path, a.front.data, a.body) for a in inputs.articles),
+    articles = sorted((_article(a.slug, a.path, a.front.data, a.body, digest(f"{a.path} {a.front.sha}"))
+                       for a in inputs.articles),
                       key=lambda a: (a.published, a.slug))
     by_slug = {a.slug: a for a in articles}
-    texts = {a.slug: folded_article_text(a.body) for a in inputs.articles}
+    bodies = {a.slug: a.body for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
     tags: dict[str, Tag] = {}
     claims = []
@@ -220,9 +227,10 @@ def build_model(inputs: Inputs) -> Dossier:
         data = f.doc.data
         speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
         claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
-        match = find_quote(texts[f.article_slug], data["quote"])
-        claims.append(_claim(f.slug, f.path, by_slug[f.article_slug], data, speaker, by_key[data["status"]],
-                             claim_tags, match.spans[0][0] if match else 0))
+        position = quote_position(bodies[f.article_slug], data["quote"])
+        article = by_slug[f.article_slug]
+        claims.append(_claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags,
+                             position or 0, digest(f"{f.path} {f.doc.sha} {article.digest} {inputs.statuses.sha}")))
     order = {a.slug: n for n, a in enumerate(articles)}
     claims.sort(key=lambda c: (order[c.article.slug], c.position, c.slug))
     return Dossier(
@@ -233,7 +241,17 @@ def build_model(inputs: Inputs) -> Dossier:
         claims_by_status=_group(claims, lambda c: [c.status.key]),
         claims_by_speaker=_group(claims, lambda c: [c.speaker.slug]),
         claims_by_tag=_group(claims, lambda c: [t.slug for t in c.tags]),
+        digest=inputs_digest(inputs),
     )
+
+
+def inputs_digest(inputs: Inputs) -> str:
+    """One hash of every input file, with its path."""
+    assert inputs.site is not None and inputs.statuses is not None
+    parts = [f"site {inputs.site.sha}", f"statuses {inputs.statuses.sha}"]
+    parts += sorted(f"{a.path} {a.front.sha}" for a in inputs.articles)
+    parts += sorted(f"{c.path} {c.doc.sha}" for c in inputs.claims)
+    return digest("\n".join(parts))
 
 
 def _group(claims: list[Claim], keys: Any) -> dict[str, tuple[Claim, ...]]:
@@ -258,17 +276,17 @@ def _site(data: dict[str, Any]) -> Site:
     )
 
 
-def _article(slug: str, path: str, data: dict[str, Any], body: str) -> Article:
+def _article(slug: str, path: str, data: dict[str, Any], body: str, sha: str) -> Article:
     return Article(
         slug=slug, path=path, title=data["title"], publisher=data["publisher"], url=data.get("url"),
         archive_url=data.get("archive_url"), published=date.fromisoformat(data["published"]),
         language=data["language"], authors=tuple(data.get("authors", [])), summary=data["summary"],
-        body_html=markdown_to_html(body),
+        body_html=markdown_to_html(body), digest=sha,
     )
 
 
 def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker: Speaker, status: Status,
-           tags: tuple[Tag, ...], position: int) -> Claim:
+           tags: tuple[Tag, ...], position: int, sha: str) -> Claim:
     figures = data.get("figures")
     reviewed = date.fromisoformat(data["reviewed_on"])
     return Claim(
@@ -287,5 +305,5 @@ def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker
         reviewed_by=data.get("reviewed_by"), tags=tags,
         corrections=tuple(Correction(date.fromisoformat(c["date"]), inline_markdown(c["text"]))
                           for c in data.get("corrections", [])),
-        position=position,
+        position=position, digest=sha,
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from functools import partial
 from typing import Any
 
+from constat.memo import current
 from constat.model import Claim, Dossier
 
 CSV_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -69,15 +71,28 @@ def _record(claim: Claim, dossier: Dossier) -> dict[str, Any]:
 
 
 def claims_json(dossier: Dossier) -> bytes:
+    """The bytes ``json.dumps(data, ensure_ascii=False, indent=1)`` writes, each claim's part made once."""
     site = dossier.site
-    data = {
-        "title": site.title,
-        "publisher": site.publisher_name,
-        "licence": site.licence_url,
-        "documentation": site.absolute_url("/donnees/"),
-        "claims": [_record(c, dossier) for c in dossier.claims],
-    }
-    return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    head = json.dumps({"title": site.title, "publisher": site.publisher_name, "licence": site.licence_url,
+                       "documentation": site.absolute_url("/donnees/"), "claims": []}, ensure_ascii=False, indent=1)
+    if not dossier.claims:
+        return (head + "\n").encode("utf-8")
+    assert head.endswith('"claims": []\n}')
+    records = ",\n".join(_rows(dossier)[0])
+    return (head[:-len("[]\n}")] + "[\n" + records + "\n ]\n}\n").encode("utf-8")
+
+
+def _rows(dossier: Dossier) -> tuple[list[str], list[list[str]]]:
+    """Each claim's JSON object (indented as in the whole file) and CSV cells, from the memo when known."""
+    key = repr(dossier.site)
+
+    def make(claim: Claim) -> tuple[str, list[str]]:
+        record = _record(claim, dossier)
+        text = json.dumps(record, ensure_ascii=False, indent=1)
+        return "\n".join("  " + line for line in text.split("\n")), [_cell(record[n]) for n, _ in CSV_COLUMNS]
+
+    made = [current().get("records", (key, c.digest), partial(make, c)) for c in dossier.claims]
+    return [m[0] for m in made], [m[1] for m in made]
 
 
 def _cell(value: Any) -> str:
@@ -94,7 +109,5 @@ def claims_csv(dossier: Dossier) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([name for name, _ in CSV_COLUMNS])
-    for claim in dossier.claims:
-        record = _record(claim, dossier)
-        writer.writerow([_cell(record[name]) for name, _ in CSV_COLUMNS])
+    writer.writerows(_rows(dossier)[1])
     return out.getvalue().encode("utf-8")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from constat.load import load_project
+from constat.load import MAX_FILE_BYTES
+from constat.memo import Memo, digest
 from constat.problems import Problem, Severity, sort_problems
-from constat.validate import validate
-from constat.write import WriteReport
+from constat.write import WriteReport, recover
+
+if TYPE_CHECKING:
+    from constat.cache import State
+    from constat.load import Inputs
+    from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
 """The Constat checkout: its templates/ serve any project that has none of its own."""
@@ -40,6 +47,8 @@ class Report:
     pages: int = 0
     written: WriteReport | None = None
     strict: bool = False
+    search_pending: bool = False
+    """The pages changed but the search index was left as it was (``search_later``): build again to index."""
 
     @property
     def errors(self) -> int:
@@ -55,39 +64,154 @@ class Report:
 
 
 def check(project: Project, *, strict: bool = False) -> Report:
-    """Load and validate only: nothing is rendered or written."""
+    """Load and validate only: nothing is rendered or written (the build cache is read, never written)."""
+    from constat import cache
+    from constat.load import load_project
+    from constat.memo import Memo, use
+    from constat.validate import validate
+
+    use(_memo_for(project.out) or Memo(cache.read(project.out, "memo")))
     return Report(sort_problems(validate(load_project(project.root))), strict=strict)
 
 
-def build(project: Project, *, strict: bool = False) -> Report:
-    """Check, then (only if the inputs are sound) render the whole site in memory and publish it."""
+_IN_PROCESS: dict[Path, Memo] = {}
+"""The memo of the last build of each output folder in this process (the preview server's rebuilds)."""
+
+
+def _memo_for(out: Path) -> Memo | None:
+    memo = _IN_PROCESS.get(out)
+    return memo.carry_over() if memo else None
+
+
+def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False) -> Report:
+    """Check, then (only if the inputs are sound) render the site and publish it.
+
+    Incremental: what the previous build did is in the cache beside the output folder
+    (constat/cache.py). Inputs exactly as last time and an intact site: nothing to do. Otherwise
+    the model is rebuilt whole in memory from the cached work, pages whose key changed are
+    rendered, and only files whose bytes changed are written. The result is byte for byte the
+    result of a build without cache (tests/test_incremental.py).
+
+    The preview server passes ``search_later``: when the indexed pages changed, the previous
+    search index is kept for now (Pagefind takes seconds on a large site) and the report says
+    ``search_pending``; the next build, with nothing else to do, brings the index up to date.
+    ``save_memo=False`` keeps the memo in this process only (the preview's rebuilds).
+    """
+    from constat import cache
+    from constat.load import load_project, remember_contents
+    from constat.memo import Memo, use
+    from constat.validate import validate
+    from constat.write import WriteReport
+
+    _refuse_unsafe_output(project)
+    out = project.out
+    recover(out)
+    state = cache.read_state(out)
+    contents: dict[str, bytes] = {}
+    inputs_hash = quick_inputs(project, contents)
+    verified = state.site.verified(out) if state.site is not None else ({}, False)
+    if state.inputs == inputs_hash and verified[1]:
+        return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
+
+    memo = use(_memo_for(out) or Memo(cache.read(out, "memo")))
+    remember_contents(contents)
+    try:
+        inputs = load_project(project.root)
+    finally:
+        remember_contents({})
+    report = Report(sort_problems(validate(inputs)), strict=strict)
+    if not report.failed:
+        _render_and_publish(project, inputs, report, state, verified, search_later)
+    _IN_PROCESS.clear()  # one output folder at a time is remembered
+    _IN_PROCESS[out] = memo
+    if report.written is not None:
+        # Inputs recorded only once the index is up to date: the next build then has nothing to do.
+        state.inputs = "" if report.search_pending else inputs_hash
+        state.problems, state.pages = list(report.problems), report.pages
+        cache.write(out, "state", state)
+    if save_memo and (memo.misses or memo.previous_size() != memo.used_size()):
+        cache.write(out, "memo", memo.used)
+    return report
+
+
+def _render_and_publish(project: Project, inputs: Inputs, report: Report, state: State,
+                        verified: tuple[dict[str, Entry], bool], search_later: bool) -> None:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat.claimreview import check_claim_review, claim_review, has_claim_review
     from constat.model import build_model
     from constat.render import TemplateProblem, render_site
-    from constat.search import index_search
-    from constat.write import publish
+    from constat.search import index_search, indexed_part, is_indexed
+    from constat.write import publish_site
 
-    _refuse_unsafe_output(project)
-    inputs = load_project(project.root)
-    report = Report(sort_problems(validate(inputs)), strict=strict)
-    if report.failed:
-        return report
     dossier = build_model(inputs)
     report.problems += [p for claim in dossier.claims if has_claim_review(claim)
-                        for p in check_claim_review(claim_review(claim, dossier), claim, dossier)]
+                        for p in check_claim_review(claim_review(claim, dossier.site), claim, dossier)]
     if report.failed:
-        return report
+        return
+    trusted, _ = verified
     try:
-        files = render_site(dossier, project.templates)
+        rendered = render_site(dossier, project.templates,
+                               {rel: key for rel, key in state.keys.items() if rel in trusted})
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
-        return report
-    report.pages = sum(name.endswith(".html") for name in files)
+        return
+    report.pages = sum(name.endswith(".html") for name in rendered.keys)
+    keep = {rel: trusted[rel].sha for rel in rendered.kept}
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
-    files.update(index_search(files, dossier.site))
-    report.written = publish(files, project.out)
-    return report
+    indexed = {rel: digest(indexed_part(data)) for rel, data in rendered.files.items() if is_indexed(rel, data)}
+    indexed.update((rel, state.indexed[rel]) for rel in keep if rel in state.indexed)
+    search_key = digest("\n".join(f"{rel} {sha}" for rel, sha in sorted(indexed.items())))
+    old_index = {rel: e.sha for rel, e in trusted.items() if rel.startswith("pagefind/")}
+    index_intact = bool(old_index) and all(rel in trusted for rel in state.search_files)
+    if index_intact and (search_key == state.search or search_later):
+        keep.update((rel, old_index[rel]) for rel in state.search_files)
+        search_files = state.search_files
+        report.search_pending = search_key != state.search
+        search_key = state.search
+    else:
+        pages = {rel: rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
+                 for rel in indexed}
+        index = index_search(pages, dossier.site)
+        rendered.files.update(index)
+        search_files = sorted(index)
+    written = publish_site(rendered.files, project.out, keep=keep, site=state.site, back=state.back,
+                           verified=verified)
+    report.written = written.report
+    state.keys = {rel: key for rel, key in rendered.keys.items()}
+    state.site, state.back = written.site, written.back
+    state.indexed, state.search, state.search_files = indexed, search_key, search_files
+
+
+def quick_inputs(project: Project, contents: dict[str, bytes] | None = None) -> str:
+    """One hash of every file the build reads (inputs and templates), by content, with its path.
+
+    Cheap next to a build (the files are read, nothing is parsed): when it equals the last
+    build's and the site is intact, the build has nothing to do.
+    """
+    parts: list[str] = []
+    root = str(project.root)
+    for top in ("site.yaml", "statuses.yaml", "content", "claims"):
+        _hash_tree(f"{root}/{top}", top, parts, contents)
+    _hash_tree(str(project.templates), "templates", parts, None)
+    return digest("\n".join(parts))
+
+
+def _hash_tree(path: str, rel: str, parts: list[str], contents: dict[str, bytes] | None) -> None:
+    if os.path.islink(path):
+        parts.append(f"{rel} -> {os.readlink(path)}")
+    elif os.path.isdir(path):
+        parts.append(f"{rel}/")
+        for name in sorted(os.listdir(path)):
+            _hash_tree(f"{path}/{name}", f"{rel}/{name}", parts, contents)
+    else:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+            parts.append(f"{rel} {digest(data)}")
+            if contents is not None and len(data) <= MAX_FILE_BYTES:
+                contents[path] = data
+        except OSError as exc:
+            parts.append(f"{rel} {exc.errno}")
 
 
 def _refuse_unsafe_output(project: Project) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.french import date_fr, month_fr, typography
 from constat.markup import Highlight, highlight_quotes
-from constat.model import Article, Claim, Dossier, Status
+from constat.memo import current, digest
+from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
 from constat.opendata import CSV_COLUMNS, claims_csv, claims_json
 from constat.problems import Problem
 
@@ -47,6 +49,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates do not change during a build: no stat() per page
     )
     env.filters["date_fr"] = date_fr
     env.filters["month_fr"] = month_fr
@@ -54,10 +57,12 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.filters["number_fr"] = _number_fr
     env.filters["quoted"] = _quoted
     env.globals["site"] = dossier.site
-    env.globals["dossier"] = dossier
+    # No ``dossier`` global: a page sees only what its context holds, which is what its key is made
+    # of (see page_key); the pages about the whole dossier get it in their context.
     env.globals["url"] = dossier.site.url
     env.globals["absolute_url"] = dossier.site.absolute_url
-    env.globals["passages"] = _passages(env, dossier)
+    env.globals["passages"] = _passages(env, dossier.site)
+    env.globals["card"] = _cards(env, digest(f"{templates_digest(templates)} {dossier.site!r}"))
     return env
 
 
@@ -84,38 +89,114 @@ class Page:
     context: dict[str, Any]
     lastmod: date | None = None
     """When the page last changed in substance, for the sitemap; None keeps it out of the sitemap."""
+    derived: Callable[[], dict[str, Any]] | None = None
+    """More context computed from ``context`` alone, only when the page is rendered (not part of its key)."""
 
 
-def render_site(dossier: Dossier, templates: Path) -> dict[str, bytes]:
-    """Every file of the site, in memory: nothing is written until all of it rendered."""
+@dataclass
+class Rendered:
+    """The output of a build: what was rendered, and the key of every file."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Files rendered by this build."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """Every output file's key: the hash of what it was made from. Same key, same bytes."""
+    kept: set[str] = field(default_factory=set)
+    """Files not rendered because the previous build rendered them from the same key."""
+    rendered_pages: int = 0
+
+
+def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | None = None) -> Rendered:
+    """Every file of the site, in memory: nothing is written until all of it rendered.
+
+    ``previous`` holds the keys of files the previous build wrote and that are still intact in the
+    output folder: a file whose key is unchanged is not rendered again (it is in ``kept``).
+    """
+    previous = previous or {}
     env = make_environment(templates, dossier)
-    files: dict[str, bytes] = {}
+    base = digest(f"{templates_digest(templates)} {dossier.site!r} {dossier.statuses!r}")
+    out = Rendered()
+
+    def add(path: str, key: str, render: Callable[[], bytes]) -> None:
+        if path in out.keys:
+            raise AssertionError(f"two pages write {path}")  # the model makes paths unique
+        out.keys[path] = key
+        if previous.get(path) == key:
+            out.kept.add(path)
+        else:
+            out.files[path] = render()
+
     listed = []
     for page in pages(dossier):
-        if page.path in files:
-            raise AssertionError(f"two pages write {page.path}")  # the model makes paths unique
-        files[page.path] = _render(env, page).encode("utf-8")
+        add(page.path, page_key(base, page), partial(_render_bytes, env, page))
         if page.lastmod is not None:
             listed.append(page)
+    out.rendered_pages = sum(name.endswith(".html") for name in out.files)
     sitemap = [(page.context["page"]["permalink"], page.lastmod) for page in listed]
-    for path, template, context in (
-        ("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
-        ("feed.xml", "feed.xml", {"entries": feed_entries(dossier)}),
-        ("robots.txt", "robots.txt", {}),
-    ):
-        files[path] = _render(env, Page(path, template, context)).encode("utf-8")
-    files["donnees/affirmations.json"] = claims_json(dossier)
-    files["donnees/affirmations.csv"] = claims_csv(dossier)
+    for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
+                 Page("robots.txt", "robots.txt", {})):
+        add(page.path, page_key(base, page), partial(_render_bytes, env, page))
+    feed = Page("feed.xml", "feed.xml", {"dossier": dossier},
+                derived=lambda: {"entries": feed_entries(dossier)})
+    add(feed.path, page_key(base, feed), lambda: _render(env, feed).encode("utf-8"))
+    whole = digest(f"{base} {dossier.digest}")
+    add("donnees/affirmations.json", whole, lambda: claims_json(dossier))
+    add("donnees/affirmations.csv", whole, lambda: claims_csv(dossier))
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
         if asset.is_file() and not asset.is_symlink():
-            files["static/" + asset.relative_to(static).as_posix()] = asset.read_bytes()
-    return files
+            data = asset.read_bytes()
+            add("static/" + asset.relative_to(static).as_posix(), digest(data), partial(bytes, data))
+    return out
+
+
+def templates_digest(templates: Path) -> str:
+    """One hash of every file under templates/, with its path."""
+    parts = []
+    for path in sorted(templates.rglob("*")):
+        if path.is_file():
+            parts.append(f"{path.relative_to(templates).as_posix()} {digest(path.read_bytes())}")
+    return digest("\n".join(parts))
+
+
+def page_key(base: str, page: Page) -> str:
+    """What a page is made of, hashed: its template set (in ``base``), its path, and its context."""
+    return digest(f"{base}\n{page.path}\n{page.template}\n{fingerprint(page.context)}")
+
+
+def fingerprint(value: Any) -> str:
+    """A text that changes whenever ``value`` changes, short for the big model objects.
+
+    Claims, articles and the dossier stand for themselves by their digest (a hash of the files
+    they come from); everything else a page context holds is small and written out in full.
+    A type it does not know is an error, so that a new kind of context is a decision, not a stale page.
+    """
+    kind = type(value)
+    if kind is Claim or kind is Article or kind is Dossier:
+        return f"{kind.__name__}:{value.digest}"
+    if kind in (str, Markup, int, float, bool, type(None), date):
+        return repr(value)
+    if kind is tuple or kind is list:
+        return "(" + ",".join(map(fingerprint, value)) + ")"
+    if kind is dict:
+        return "{" + ",".join(f"{k!r}:{fingerprint(v)}" for k, v in value.items()) + "}"
+    if kind in _SMALL:
+        return repr(value)
+    raise TypeError(f"page context holds a {kind.__name__}: teach render.fingerprint how to key it")
+
+
+_SMALL = (Status, Speaker, Tag, Correction, Site)
+"""Model objects that are small and hold no claim or article: their repr is their fingerprint."""
+
+
+def _render_bytes(env: jinja2.Environment, page: Page) -> bytes:
+    return _render(env, page).encode("utf-8")
 
 
 def _render(env: jinja2.Environment, page: Page) -> str:
     try:
-        return env.get_template(page.template).render(page.context)
+        context = {**page.context, **page.derived()} if page.derived else page.context
+        return env.get_template(page.template).render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(Problem(f"templates/{exc.name or page.template}", exc.lineno or 1, 1,
                                       "template", f"template syntax error: {exc.message}")) from None
@@ -153,11 +234,12 @@ def pages(dossier: Dossier) -> Iterator[Page]:
     site = dossier.site
     newest = max((c.updated_on for c in dossier.claims), default=None)
     home = ("Accueil", "/")
-    yield _page("index.html", "home.html", site.title, "/", [], site.description, newest)
+    yield _page("index.html", "home.html", site.title, "/", [], site.description, newest, dossier=dossier)
     yield _page("404.html", "404.html", "Page introuvable", "/404.html", [home],
                 "Cette page n'existe pas ou a changé d'adresse.", None)
     yield _page(_index("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
-                "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.", newest)
+                "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.", newest,
+                dossier=dossier)
     corrections = sorted(((c, n, fix) for c in dossier.claims for n, fix in enumerate(c.corrections, 1)),
                          key=lambda item: (-item[2].date.toordinal(), item[0].permalink, item[1]))
     yield _page(_index("/corrections/"), "corrections.html", "Corrections", "/corrections/", [home],
@@ -170,7 +252,8 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                 columns=CSV_COLUMNS)
     articles = ("Articles", "/articles/")
     yield _page(_index("/articles/"), "articles.html", "Les articles", "/articles/", [home],
-                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.", newest)
+                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.", newest,
+                dossier=dossier)
     for article in dossier.articles:
         claims = dossier.claims_by_article.get(article.slug, ())
         changed = max((c.updated_on for c in claims), default=article.published)
@@ -178,17 +261,17 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                     [home, articles], article.summary, changed, "article", article=article, claims=claims)
     claims_crumb = ("Affirmations", "/affirmations/")
     yield _page(_index("/affirmations/"), "claims.html", "Toutes les affirmations", "/affirmations/", [home],
-                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", newest)
+                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", newest,
+                dossier=dossier)
     for claim in dossier.claims:
-        review = claim_review(claim, dossier) if has_claim_review(claim) else None
         title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
         crumbs = [home, claims_crumb, (claim.article.title, claim.article.permalink)]
-        yield _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
-                    f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim,
-                    claim_review=script_json(review) if review else None)
+        page = _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
+                     f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim)
+        yield replace(page, derived=partial(_claim_review_json, claim, site))
     verdicts = ("Verdicts", "/verdicts/")
     yield _page(_index("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
-                "Les affirmations classées par verdict.", newest)
+                "Les affirmations classées par verdict.", newest, dossier=dossier)
     for status in dossier.statuses:
         listed = dossier.claims_by_status.get(status.key, ())
         yield _page(_index(status.permalink), "listing.html", f"Verdict : {status.label}", status.permalink,
@@ -196,7 +279,7 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                     _newest(listed) or newest, claims=listed, status=status, speaker=None, heading=status.label)
     people = ("Personnes", "/personnes/")
     yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
-                "Les auteurs des affirmations vérifiées.", newest)
+                "Les auteurs des affirmations vérifiées.", newest, dossier=dossier)
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
         yield _page(_index(speaker.permalink), "listing.html", speaker.name, speaker.permalink, [home, people],
@@ -205,7 +288,7 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                     tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
     yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
-                "Les affirmations vérifiées, par thème.", newest)
+                "Les affirmations vérifiées, par thème.", newest, dossier=dossier)
     for tag in dossier.tags:
         listed = dossier.claims_by_tag[tag.slug]
         yield _page(_index(tag.permalink), "listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
@@ -223,16 +306,34 @@ def _tally(dossier: Dossier, claims: tuple[Claim, ...]) -> list[tuple[Status, in
     return [(s, counts[s.key]) for s in dossier.statuses if counts[s.key]]
 
 
-def _passages(env: jinja2.Environment, dossier: Dossier) -> Any:
+def _passages(env: jinja2.Environment, site: Site) -> Any:
     """The template function that shows an article's passages with its claims' quotes marked."""
 
-    def passages(article: Article) -> Markup:
+    def passages(article: Article, claims: tuple[Claim, ...]) -> Markup:
         badge = env.get_template("partials/badge.html")
-        claims: tuple[Claim, ...] = dossier.claims_by_article.get(article.slug, ())
         return Markup(highlight_quotes(article.body_html, [
-            Highlight(c.quote, dossier.site.url(c.permalink), badge.render(claim=c).strip()) for c in claims]))
+            Highlight(c.quote, site.url(c.permalink), badge.render(claim=c).strip()) for c in claims]))
 
     return passages
+
+
+def _cards(env: jinja2.Environment, base: str) -> Any:
+    """The template function that shows a claim's card: rendered once per claim and template set.
+
+    A card shows its claim alone (partials/claim-card.html sees ``claim`` and the site), so the
+    listing pages that show thousands of them, and the next builds, reuse it.
+    """
+    def card(claim: Claim) -> Markup:
+        def render() -> str:
+            text = env.get_template("partials/claim-card.html").render(claim=claim)
+            return text[:-1] if text.endswith("\n") else text
+        return Markup(current().get("cards", (base, claim.digest), render))
+
+    return card
+
+
+def _claim_review_json(claim: Claim, site: Site) -> dict[str, Any]:
+    return {"claim_review": script_json(claim_review(claim, site)) if has_claim_review(claim) else None}
 
 
 _QUOTE_MARKS = ' «»“”"'

@@ -15,13 +15,25 @@ _LEFT_OUT = re.compile(r"pagefind-(component-ui|modular-ui|ui|highlight)\.(js|cs
 """Pagefind's ready-made interfaces: the search page has its own script and the site one stylesheet."""
 
 
+def is_indexed(path: str, content: bytes) -> bool:
+    """Whether a file is a page the search covers: one that marks its text with data-pagefind-body."""
+    return path.endswith(".html") and b"data-pagefind-body" in content
+
+
+def indexed_part(content: bytes) -> bytes:
+    """What of a page Pagefind reads: from the data-pagefind-body element to the end, plus any other
+    data-pagefind attribute. When it is unchanged on every page, so is the index (no need to run it)."""
+    start = content.find(b"data-pagefind-body")
+    before = content[:start]
+    return b" ".join([*re.findall(rb"data-pagefind-[a-z-]+(?:=\"[^\"]*\")?", before), content[start:]])
+
+
 def index_search(files: dict[str, bytes], site: Site) -> dict[str, bytes]:
     """Pagefind's files, under ``pagefind/``, for the pages that mark their text with data-pagefind-body.
 
     Result URLs are relative to the site's root; the search page gives Pagefind the base path.
     """
-    return asyncio.run(_index({p: c for p, c in files.items() if p.endswith(".html")
-                               and b"data-pagefind-body" in c}, site))
+    return asyncio.run(_index({p: c for p, c in files.items() if is_indexed(p, c)}, site))
 
 
 async def _index(pages: dict[str, bytes], site: Site) -> dict[str, bytes]:

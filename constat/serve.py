@@ -56,14 +56,15 @@ class BuildState:
             self.changed.notify_all()
 
 
-def rebuild(project: Project, state: BuildState, say: Callable[[str], None]) -> None:
+def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, search_later: bool = True) -> bool:
+    """Build; True when the search index still has to be brought up to date (see pipeline.build)."""
     with state.building:
         try:
-            report = build(project, strict=False)
+            report = build(project, strict=False, save_memo=False, search_later=search_later)
         except Exception as exc:  # the preview must survive anything and say what happened
             state.record(None, f"{type(exc).__name__}: {exc}")
             say(f"build failed: {exc}")
-            return
+            return False
         state.record(report)
     if report.failed:
         say(f"{report.errors} error(s): the last good site stays served; the page shows them")
@@ -71,7 +72,9 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None]) -> 
             say("  " + problem.format())
     else:
         written = report.written.written if report.written else 0
-        say(f"rebuilt: {report.pages} pages, {written} file(s) changed")
+        later = "; search index next" if report.search_pending else ""
+        say(f"rebuilt: {report.pages} pages, {written} file(s) changed{later}")
+    return report.search_pending
 
 
 def resolve(out: Path, base_path: str, raw: str) -> Path | None:
@@ -209,7 +212,7 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     # Watching starts before the first build, so a save made while it runs is not missed.
     threading.Thread(target=watcher, daemon=True).start()
     state = BuildState()
-    rebuild(project, state, say)
+    pending = rebuild(project, state, say)
     server = PreviewServer(port, project.out, _base_path(project), state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     say(f"serving {project.out} on http://{HOST}:{server.server_address[1]}{server.base_path} "
@@ -221,10 +224,12 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
             try:
                 saves.get(timeout=0.5)
             except queue.Empty:
+                if pending:  # idle: now bring the search index up to date
+                    pending = rebuild(project, state, say, search_later=False)
                 continue
             while not saves.empty():  # a burst of saves makes one rebuild
                 saves.get_nowait()
-            rebuild(project, state, say)
+            pending = rebuild(project, state, say)
     except KeyboardInterrupt:
         pass
     finally:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import calendar
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from constat.claimreview import MAX_CLAIM_REVIEWED
 from constat.french import SLUG, slugify
 from constat.load import ArticleFile, ClaimFile, Document, Inputs, ValuePath
-from constat.markup import folded_article_text, markdown_problems
+from constat.markup import folded_article_text, markdown_problems, quote_position
+from constat.memo import current
 from constat.problems import Problem, Severity, did_you_mean
-from constat.quotes import explain_mismatch, find_quote
+from constat.quotes import explain_mismatch
 from constat.schema import check_schema
 
 _URL_KEYS = frozenset({"url", "archive_url", "speaker_url", "base_url"})
@@ -34,12 +36,16 @@ class Status:
 
 
 def validate(inputs: Inputs) -> list[Problem]:
-    """All problems: those met while loading, then each file's, then those between files."""
+    """All problems: those met while loading, then each file's, then those between files.
+
+    A file's own problems depend on its path and content only: they come from the memo when
+    the file was checked before (constat/memo.py), so an edit re-checks the edited file alone.
+    """
     problems = list(inputs.problems)
     if inputs.site is not None:
-        problems += check_schema(inputs.site, "site")
-        problems += _check_urls(inputs.site)
-        problems += _check_markdown(inputs.site, ("dossier", "introduction"))
+        site = inputs.site
+        problems += _alone("site", site, lambda: [*check_schema(site, "site"), *_check_urls(site),
+                                                  *_check_markdown(site, ("dossier", "introduction"))])
     rated = _check_statuses(inputs.statuses, problems)
     if inputs.statuses is not None and isinstance(inputs.statuses.data, list):
         for n, _ in enumerate(inputs.statuses.data):
@@ -47,7 +53,7 @@ def validate(inputs: Inputs) -> list[Problem]:
     articles = {a.slug: a for a in inputs.articles}
     unsafe: set[str] = set()
     for article in inputs.articles:
-        found = _check_article(article)
+        found = _alone("article", article.front, partial(_check_article, article))
         if any(p.code == "markdown-too-complex" for p in found):
             unsafe.add(article.slug)  # never converted: that is the point of the check
         problems += found
@@ -56,13 +62,17 @@ def validate(inputs: Inputs) -> list[Problem]:
             problems.append(Problem(path, 1, 1, "orphan-claims",
                                     f"no article content/{slug}.md for this folder of claims"
                                     + did_you_mean(slug, articles)))
-    texts = {slug: folded_article_text(a.body) for slug, a in articles.items()
-             if slug not in unsafe}
     for claim in inputs.claims:
-        source = articles.get(claim.article_slug) if claim.article_slug in texts else None
-        problems += _check_claim(claim, rated, texts, source)
+        source = articles.get(claim.article_slug) if claim.article_slug not in unsafe else None
+        problems += _alone("claim", claim.doc, partial(_check_claim_alone, claim))
+        problems += _check_claim_against(claim, rated, source)
     problems += _check_shared_pages(inputs.claims)
     return problems
+
+
+def _alone(kind: str, doc: Document, check: Callable[[], list[Problem]]) -> list[Problem]:
+    """The problems of one file in itself, computed once per content."""
+    return current().get("checks", (kind, doc.path, doc.sha), check)
 
 
 def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, Status] | None:
@@ -116,12 +126,23 @@ def _check_markdown(doc: Document, where: ValuePath) -> list[Problem]:
     return problems
 
 
-def _check_claim(claim: ClaimFile, rated: dict[str, Status] | None, texts: dict[str, str],
-                 article: ArticleFile | None) -> list[Problem]:
+def _check_claim_alone(claim: ClaimFile) -> list[Problem]:
+    """What is wrong with a claim file whatever the other files say."""
     doc = claim.doc
     problems = _check_slug(claim.path, claim.slug, "claim", ".yaml")
-    schema_problems = check_schema(doc, "claim")
-    problems += schema_problems + _check_urls(doc)
+    problems += check_schema(doc, "claim") + _check_urls(doc)
+    problems += _check_claim_dates(doc)
+    problems += _check_markdown(doc, ("verdict",)) + _check_markdown(doc, ("context",))
+    for n, _ in enumerate(_list(doc, ("corrections",))):
+        problems += _check_markdown(doc, ("corrections", n, "text"))
+    return problems
+
+
+def _check_claim_against(claim: ClaimFile, rated: dict[str, Status] | None,
+                         article: ArticleFile | None) -> list[Problem]:
+    """What is wrong with a claim given the scale of verdicts and its article."""
+    doc = claim.doc
+    problems: list[Problem] = []
     data = doc.data if isinstance(doc.data, dict) else {}
     status = data.get("status")
     if rated is not None and isinstance(status, str) and status not in rated:
@@ -139,18 +160,21 @@ def _check_claim(claim: ClaimFile, rated: dict[str, Status] | None, texts: dict[
                                         f"in under {MAX_CLAIM_REVIEWED} characters, for search engines"))
     quote = data.get("quote")
     if (article is not None and isinstance(quote, str) and quote.strip()
-            and find_quote(texts[claim.article_slug], quote) is None):
+            and quote_position(article.body, quote) is None):
         problems.append(doc.problem(("quote",), "quote-not-found",
                                     f"quote not found in {article.path}: "
-                                    + explain_mismatch(texts[claim.article_slug], quote)))
-    problems += _check_claim_dates(doc, article)
-    problems += _check_markdown(doc, ("verdict",)) + _check_markdown(doc, ("context",))
-    for n, _ in enumerate(_list(doc, ("corrections",))):
-        problems += _check_markdown(doc, ("corrections", n, "text"))
+                                    + explain_mismatch(folded_article_text(article.body), quote)))
+    said = _parse_date(data.get("said_on"))
+    if article is not None and said and isinstance(article.front.data, dict):
+        article_day = _parse_date(article.front.data.get("published"))
+        if article_day and said > article_day:
+            problems.append(doc.problem(("said_on",), "date-order",
+                                        f"said_on {said} is after the article's publication ({article_day}, "
+                                        f"{article.path}): check both dates", severity=Severity.WARNING))
     return problems
 
 
-def _check_claim_dates(doc: Document, article: ArticleFile | None) -> list[Problem]:
+def _check_claim_dates(doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     said = _date(doc, ("said_on",), problems)
     reviewed = _date(doc, ("reviewed_on",), problems)
@@ -179,12 +203,6 @@ def _check_claim_dates(doc: Document, article: ArticleFile | None) -> list[Probl
             problems.append(doc.problem(("corrections", n, "date"), "date-order",
                                         f"corrections go oldest first, newest last: {when} comes after {previous}"))
         previous = when or previous
-    if article is not None and said and isinstance(article.front.data, dict):
-        article_day = _parse_date(article.front.data.get("published"))
-        if article_day and said > article_day:
-            problems.append(doc.problem(("said_on",), "date-order",
-                                        f"said_on {said} is after the article's publication ({article_day}, "
-                                        f"{article.path}): check both dates", severity=Severity.WARNING))
     return problems
 
 

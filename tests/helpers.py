@@ -48,6 +48,11 @@ def copy_project(source: Path, dest: Path) -> Path:
     return dest
 
 
+def leftovers(folder: Path) -> list[str]:
+    """What a build left beside its output folder other than its cache and back buffer."""
+    return sorted(p.name for p in folder.glob(".site.*") if p.name not in (".site.cache", ".site.back"))
+
+
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` by relative path."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -10,7 +10,7 @@ import pytest
 
 from constat import pipeline
 from constat.pipeline import Project, build
-from tests.helpers import GOLDEN, MINI, build_py, cli, copy_project, tree, tree_diff
+from tests.helpers import GOLDEN, MINI, build_py, cli, copy_project, leftovers, tree, tree_diff
 
 
 def test_the_mini_site_matches_its_golden_pages(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_a_crash_while_writing_leaves_the_previous_site(tmp_path: Path, monkeypa
         build(Project.at(root))
     monkeypatch.undo()
     assert tree(root / "site") == before
-    assert not list(root.glob(".site.*"))
+    assert leftovers(root) == []
 
 
 def test_a_swap_interrupted_between_renames_is_recovered(tmp_path: Path) -> None:
@@ -129,11 +129,13 @@ def test_check_writes_nothing(tmp_path: Path) -> None:
     assert not (root / "site").exists()
 
 
-def test_a_build_writes_nothing_outside_its_output_folder(tmp_path: Path) -> None:
+def test_a_build_writes_nothing_outside_its_output_folder_and_its_cache(tmp_path: Path) -> None:
     root = copy_project(MINI, tmp_path / "p")
     before = {p for p in tmp_path.rglob("*")}
     run = build_py("--root", str(root), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert run.code == 0
     new = {p for p in tmp_path.rglob("*")} - before
-    assert new and all(p.is_relative_to(tmp_path / "out") or p == tmp_path / "out" for p in new), \
-        sorted(str(p) for p in new if not p.is_relative_to(tmp_path / "out"))[:5]
+    allowed = (tmp_path / "out", tmp_path / ".out.cache")
+    assert new and all(any(p.is_relative_to(a) for a in allowed) for p in new), \
+        sorted(str(p) for p in new if not any(p.is_relative_to(a) for a in allowed))[:5]
+    assert (tmp_path / ".out.cache").is_dir(), "the cache sits beside the output folder it belongs to"

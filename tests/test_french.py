@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from constat.french import NBSP, NNBSP, date_fr, slugify, typography
+from hypothesis import given
+from hypothesis import strategies as st
+
+from constat.french import _RULES, NBSP, NNBSP, date_fr, slugify, typography
 
 
 def test_dates_read_as_in_a_french_newspaper() -> None:
@@ -32,3 +35,15 @@ def test_slugs_are_lowercase_ascii_words() -> None:
     assert slugify("Jean-Yves Le Drian") == "jean-yves-le-drian"
     assert slugify("Cœur d’Europe") == "coeur-d-europe"
     assert slugify("  ") == ""
+
+
+_TYPED = st.text(alphabet=st.sampled_from(list(" \u00a0\u202f;!?:%«»0123456789abcé.,'")), max_size=40)
+
+
+@given(_TYPED)
+def test_the_quick_path_gives_what_every_rule_gives(text: str) -> None:
+    # typography() returns at once a text no rule can apply to: it must be exactly what applying them gives.
+    expected = text
+    for pattern, replacement in _RULES:
+        expected = pattern.sub(replacement, expected)
+    assert typography(text) == expected

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MINI, build_py, cli, copy_project, tree
+from tests.helpers import MINI, build_py, cli, copy_project, leftovers, tree
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 CASES = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
@@ -55,7 +55,7 @@ def test_a_failed_build_leaves_the_previous_site_as_it_was(case: str, tmp_path: 
     assert "nothing was written; the previous site is unchanged" in run.err
     assert tree(out) == before
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes
-    assert not list(tmp_path.glob(".site.*")), "no staging folder is left behind"
+    assert leftovers(tmp_path) == [], "no staging folder is left behind"
 
 
 def test_warnings_pass_unless_strict(tmp_path: Path) -> None:

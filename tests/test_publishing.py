@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -88,7 +89,7 @@ def test_no_value_can_close_the_script_element() -> None:
 
 def test_the_build_refuses_a_claim_review_that_aggregators_would_reject(dossier: Dossier) -> None:
     claim = next(c for c in dossier.claims if c.slug == "piscine-1200-entrees")
-    good = claim_review(claim, dossier)
+    good = claim_review(claim, dossier.site)
     assert check_claim_review(good, claim, dossier) == []
     for change, message in (
         ({"claimReviewed": " "}, "claimReviewed is empty"),
@@ -148,6 +149,27 @@ def test_open_data_has_one_record_per_claim_in_json_and_csv(site: Path) -> None:
     documented = (site / "donnees/index.html").read_text(encoding="utf-8")
     for column in rows[0]:
         assert f"<code>{column}</code>" in documented, f"column {column} is documented"
+
+
+def test_open_data_json_is_what_json_dumps_writes(dossier: Dossier) -> None:
+    # claims_json assembles the file from each claim's part (kept in the memo between builds).
+    from constat.opendata import _record, claims_json
+
+    site_ = dossier.site
+    whole = {"title": site_.title, "publisher": site_.publisher_name, "licence": site_.licence_url,
+             "documentation": site_.absolute_url("/donnees/"), "claims": [_record(c, dossier) for c in dossier.claims]}
+    assert claims_json(dossier) == (json.dumps(whole, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    empty = dataclasses.replace(dossier, claims=())
+    assert claims_json(empty) == (json.dumps({**whole, "claims": []}, ensure_ascii=False, indent=1) + "\n").encode()
+
+
+def test_the_feed_holds_the_newest_entries_only(dossier: Dossier) -> None:
+    from constat.feeds import FEED_LENGTH, feed_entries
+
+    many = dataclasses.replace(dossier, claims=dossier.claims * 10)
+    entries = feed_entries(many)
+    assert len(entries) == FEED_LENGTH
+    assert [e.updated for e in entries] == sorted((e.updated for e in entries), reverse=True)
 
 
 def test_pages_stay_within_their_budgets(site: Path) -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
+from pathlib import Path
 from types import FrameType
 
+import pytest
+
+from constat import search
 from constat.model import Site
+from constat.pipeline import Project, build
 from constat.search import index_search
+from tests.helpers import MINI, REPO, copy_project, tree
 
 
 def test_a_large_index_is_built_without_waiting_forever() -> None:
@@ -34,3 +41,42 @@ def test_a_large_index_is_built_without_waiting_forever() -> None:
     assert sum(len(c) for c in files.values()) > 2 * 2**20, "big enough to have overflowed the old reader"
     assert "pagefind/pagefind-entry.json" in files
     assert sum(1 for name in files if name.startswith("pagefind/fragment/")) == 1500
+
+
+def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(REPO / "templates", root / "templates")
+    assert not build(Project.at(root)).failed
+    runs = []
+    real = search.index_search
+    monkeypatch.setattr(search, "index_search", lambda files, site: runs.append(1) or real(files, site))
+    # A template change outside the indexed text: pages change, the index does not need to.
+    base = root / "templates/base.html"
+    base.write_text(base.read_text("utf-8").replace("</head>", "<!-- x --></head>"), "utf-8")
+    assert not build(Project.at(root)).failed
+    assert runs == []
+    # A claim's text changes: the index must follow.
+    claim = root / "claims/budget-regional/budget-hausse-12.yaml"
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Revu, ", 1), "utf-8")
+    assert not build(Project.at(root)).failed
+    assert runs == [1]
+
+
+def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    index_before = tree(root / "site" / "pagefind")
+    claim = root / "claims/budget-regional/budget-hausse-12.yaml"
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Revu, ", 1), "utf-8")
+    first = build(Project.at(root), search_later=True)
+    assert first.search_pending and not first.failed
+    assert "Revu" in (root / "site/affirmations/budget-regional/budget-hausse-12/index.html").read_text("utf-8")
+    assert tree(root / "site" / "pagefind") == index_before, "the old index stays until the next build"
+    second = build(Project.at(root))  # what the preview runs once idle
+    assert not second.search_pending
+    clean = copy_project(root, tmp_path / "clean")
+    assert not build(Project.at(clean)).failed
+    assert tree(root / "site") == tree(clean / "site")
+    third = build(Project.at(root))
+    assert third.written is not None and third.written.written == 0

@@ -19,7 +19,8 @@ def test_publish_creates_replaces_and_removes(tmp_path: Path) -> None:
     assert (out / "index.html").read_bytes() == b"b"
     assert not (out / "old").exists()
     assert (out / "static/s.css").stat().st_mtime_ns == kept.st_mtime_ns
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no staging or old folder is left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".site.back", "site"], \
+        "no staging or old folder is left; the back buffer stays for the next build"
 
 
 @pytest.mark.parametrize("bad", ["../escape.html", "/etc/passwd", "a/../../b", "a\\..\\b", "", "a//b"])
@@ -29,4 +30,4 @@ def test_paths_outside_the_site_are_refused_and_nothing_is_written(tmp_path: Pat
     with pytest.raises(UnsafePath):
         publish({"index.html": b"after", bad: b"x"}, out)
     assert (out / "index.html").read_bytes() == b"before"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "nothing written: not even a back buffer"

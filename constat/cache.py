@@ -1,0 +1,110 @@
+"""The build cache: a folder beside the output folder (``.site.cache/`` for ``site/``), never published.
+
+It holds two files. ``memo`` is the work the previous build did, by content (constat/memo.py):
+parsed YAML, each file's own problems, converted Markdown, folded article texts, quote positions.
+``state`` is what the previous build read and wrote: the hash of every input, the problems it
+reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
+
+Both are keyed by content, never by modification time (a git checkout changes every mtime), and
+both start with a header naming the version of the code and libraries that wrote them and a hash
+of their payload: a file written by another version, cut short or damaged is ignored, never
+trusted, and the build then does the work again. The cache is local state, as trusted as
+``.venv``: it is never committed (``.gitignore``) and must not be restored from an untrusted source.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from constat.memo import digest
+from constat.problems import Problem
+from constat.write import Manifest
+
+_MAGIC = b"constat-cache/1 "
+_LIBRARIES = ("markdown", "jinja2", "markupsafe", "nh3", "pyyaml", "jsonschema", "pagefind")
+_CODE = Path(__file__).resolve().parent
+
+
+def folder(out: Path) -> Path:
+    return out.parent / f".{out.name}.cache"
+
+
+@cache
+def code_version() -> str:
+    """A hash of Constat's own code and schemas, Python's version and the libraries' versions."""
+    parts = [sys.version]
+    for name in _LIBRARIES:
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} absent")
+    for path in sorted([*_CODE.glob("*.py"), *(_CODE.parent / "schema").glob("*.json")]):
+        parts.append(f"{path.name} {digest(path.read_bytes())}")
+    return digest("\n".join(parts))
+
+
+@dataclass
+class State:
+    """What the last successful build read and wrote."""
+
+    inputs: str = ""
+    """Hash of every input file and template (see pipeline.quick_inputs)."""
+    problems: list[Problem] = field(default_factory=list)
+    pages: int = 0
+    keys: dict[str, str] = field(default_factory=dict)
+    """Output path → the key it was rendered from (render.page_key)."""
+    site: Manifest | None = None
+    back: Manifest | None = None
+    search: str = ""
+    """Hash of the indexed pages the search index was built from."""
+    search_files: list[str] = field(default_factory=list)
+    """The search index's files (under pagefind/)."""
+    indexed: dict[str, str] = field(default_factory=dict)
+    """The pages the search index covers, with the hash of their indexed part (search.indexed_part)."""
+
+
+def read(out: Path, name: str) -> Any:
+    """The payload of one cache file, or None when it is missing, foreign, stale or damaged."""
+    try:
+        raw = (folder(out) / name).read_bytes()
+    except OSError:
+        return None
+    header = _MAGIC + code_version().encode() + b"\n"
+    if not raw.startswith(header):
+        return None
+    check, payload = raw[len(header):len(header) + 32], raw[len(header) + 32:]
+    if digest(payload).encode() != check:
+        return None
+    try:
+        return pickle.loads(payload)
+    except Exception:
+        return None
+
+
+def write(out: Path, name: str, value: Any) -> None:
+    """Replace one cache file whole (written aside, then renamed), or leave the cache without it."""
+    where = folder(out)
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        if where.exists() and not where.is_dir():
+            where.unlink()
+        where.mkdir(exist_ok=True)
+        tmp = where / f"{name}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(_MAGIC + code_version().encode() + b"\n" + digest(payload).encode() + payload)
+        os.replace(tmp, where / name)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def read_state(out: Path) -> State:
+    state = read(out, "state")
+    return state if isinstance(state, State) else State()
+

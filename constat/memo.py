@@ -1,0 +1,95 @@
+"""Work already done, by content: parsed YAML, per-file problems, converted Markdown, folded texts.
+
+Every table maps a key made of content (the text itself, or its hash) to what was derived from
+it, so an entry can never be stale: changed content is a different key. A build starts from the
+tables the previous build saved (constat/cache.py) and records what it uses; only what was used
+is saved again, so the tables hold one project's worth and no more. Without a saved cache the
+tables start empty and everything is computed, exactly as a clean build must.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MISSING: Any = object()
+
+TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records")
+"""yaml: text hash → parsed data; checks: (kind, path, file hash) → the file's own problems;
+html: Markdown text's hash → safe HTML; folded: body hash → folded text; quote: (body hash, quote) → position;
+cards: (templates and site hash, claim digest) → a claim's card; records: (site, claim digest) → open-data row."""
+
+
+def digest(data: bytes | str) -> str:
+    """A short content hash (BLAKE2b, 128 bits), the key of every table."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=8192)
+def text_key(text: str) -> str:
+    """digest() of a text used as a key many times (an article body, once per claim quoting it)."""
+    return digest(text)
+
+
+class Memo:
+    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None) -> None:
+        previous = previous or {}
+        self.previous: dict[str, dict[Any, Any]] = {t: previous.get(t) or {} for t in TABLES}
+        self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
+        self.hits = self.misses = 0
+
+    def get(self, table: str, key: Any, compute: Callable[[], T]) -> T:
+        used = self.used[table]
+        if key in used:
+            return used[key]  # type: ignore[no-any-return]
+        previous = self.previous[table]
+        if key in previous:
+            self.hits += 1
+            value = previous[key]
+        else:
+            self.misses += 1
+            value = compute()
+        used[key] = value
+        return value  # type: ignore[no-any-return]
+
+    def peek(self, table: str, key: Any) -> Any:
+        """The value for ``key`` (recorded as used), or MISSING."""
+        if key in self.used[table]:
+            return self.used[table][key]
+        if key in self.previous[table]:
+            self.hits += 1
+            value = self.used[table][key] = self.previous[table][key]
+            return value
+        return MISSING
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        self.misses += 1
+        self.used[table][key] = value
+
+    def previous_size(self) -> int:
+        return sum(map(len, self.previous.values()))
+
+    def used_size(self) -> int:
+        return sum(map(len, self.used.values()))
+
+    def carry_over(self) -> Memo:
+        """A memo for the next build in the same process: what this one used is its starting point."""
+        return Memo({t: {**self.used[t]} for t in TABLES})
+
+
+_current = Memo()
+
+
+def current() -> Memo:
+    return _current
+
+
+def use(memo: Memo) -> Memo:
+    """Make ``memo`` the one every stage consults; returns it."""
+    global _current
+    _current = memo
+    return memo
