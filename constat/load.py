@@ -136,7 +136,7 @@ def load_project(root: Path) -> Inputs:
     site = _load_required_yaml(root, "site.yaml", problems)
     statuses = _load_required_yaml(root, "statuses.yaml", problems)
     content = _list(root, "content", problems)
-    articles = [a for a in (_load_article(root, p, problems) for p in content if p.suffix == ".md") if a is not None]
+    articles = [a for a in (load_article(root, p, problems) for p in content if p.suffix == ".md") if a is not None]
     for p in content:
         if p.suffix != ".md":
             problems.append(_whole_file(root, p, "ignored-file",
@@ -212,7 +212,7 @@ def load_yaml_file(root: Path, path: Path, problems: list[Problem]) -> Document 
     return doc
 
 
-def _load_article(root: Path, path: Path, problems: list[Problem]) -> ArticleFile | None:
+def load_article(root: Path, path: Path, problems: list[Problem]) -> ArticleFile | None:
     rel = _rel(root, path)
     text = read_text(root, path, problems)
     if text is None:

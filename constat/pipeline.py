@@ -115,6 +115,9 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
 
     memo = use(_memo_for(out) or Memo(cache.read(out, "memo")))
     remember_contents(contents)
+    if len(memo.previous["yaml"]) < len(contents) // 2:  # cold: share the per-file work between cores
+        from constat.prefill import prefill
+        prefill(project.root, sorted(contents), memo)
     try:
         inputs = load_project(project.root)
     finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -30,6 +33,9 @@ class TemplateProblem(Exception):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.format())
         self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a render worker, re-raised here whole
+        return (TemplateProblem, (self.problem,))
 
 
 def _finalize(value: Any) -> Any:
@@ -117,31 +123,41 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     base = digest(f"{templates_digest(templates)} {dossier.site!r} {dossier.statuses!r}")
     out = Rendered()
 
-    def add(path: str, key: str, render: Callable[[], bytes]) -> None:
+    def needed(path: str, key: str) -> bool:
+        """Record the file's key; whether it must be rendered (its key is not the previous one)."""
         if path in out.keys:
             raise AssertionError(f"two pages write {path}")  # the model makes paths unique
         out.keys[path] = key
         if previous.get(path) == key:
             out.kept.add(path)
-        else:
+            return False
+        out.files[path] = b""  # its place, so the files keep the pages' order
+        return True
+
+    def add(path: str, key: str, render: Callable[[], bytes]) -> None:
+        if needed(path, key):
             out.files[path] = render()
 
     listed = []
+    todo = []
     for page in pages(dossier):
-        add(page.path, page_key(base, page), partial(_render_bytes, env, page))
+        if needed(page.path, page_key(base, page)):
+            todo.append(page)
         if page.lastmod is not None:
             listed.append(page)
-    out.rendered_pages = sum(name.endswith(".html") for name in out.files)
+    for page, content in zip(todo, _render_pages(env, todo), strict=True):
+        out.files[page.path] = content
+    out.rendered_pages = len(todo)
     sitemap = [(page.context["page"]["permalink"], page.lastmod) for page in listed]
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
                  Page("robots.txt", "robots.txt", {})):
         add(page.path, page_key(base, page), partial(_render_bytes, env, page))
     feed = Page("feed.xml", "feed.xml", {"dossier": dossier},
                 derived=lambda: {"entries": feed_entries(dossier)})
-    add(feed.path, page_key(base, feed), lambda: _render(env, feed).encode("utf-8"))
+    add(feed.path, page_key(base, feed), partial(_render_bytes, env, feed))
     whole = digest(f"{base} {dossier.digest}")
-    add("donnees/affirmations.json", whole, lambda: claims_json(dossier))
-    add("donnees/affirmations.csv", whole, lambda: claims_csv(dossier))
+    add("donnees/affirmations.json", whole, partial(claims_json, dossier))
+    add("donnees/affirmations.csv", whole, partial(claims_csv, dossier))
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
         if asset.is_file() and not asset.is_symlink():
@@ -187,6 +203,49 @@ def fingerprint(value: Any) -> str:
 
 _SMALL = (Status, Speaker, Tag, Correction, Site)
 """Model objects that are small and hold no claim or article: their repr is their fingerprint."""
+
+
+PARALLEL_FROM = 400
+"""Pages to render from which the work is shared between processes (one per core)."""
+_JOB: tuple[jinja2.Environment, list[Page], set[Any]] | None = None
+"""What forked workers render: set just before the fork, inherited, never sent."""
+
+
+def _render_pages(env: jinja2.Environment, todo: list[Page]) -> list[bytes]:
+    """The pages' bytes, in order; on every core when there are many and forking is safe.
+
+    Workers are forked (they inherit the model and the compiled templates, nothing is pickled
+    but the bytes they return); never from a process running other threads (the preview
+    server), which a fork would copy mid-work.
+    """
+    global _JOB
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if (len(todo) < PARALLEL_FROM or cores < 2 or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return [_render_bytes(env, page) for page in todo]
+    for name in env.list_templates():  # compiled once, before the fork
+        env.get_template(name)
+    _JOB = (env, todo, set(current().used["cards"]))
+    chunks = min(len(todo), cores * 8)
+    try:
+        with multiprocessing.get_context("fork").Pool(cores) as pool:
+            parts = pool.map(_render_share, [(n, chunks) for n in range(chunks)])
+    finally:
+        _JOB = None
+    rendered: list[bytes] = [b""] * len(todo)
+    cards = current().used["cards"]
+    for n, (contents, new_cards) in enumerate(parts):
+        rendered[n::chunks] = contents
+        cards.update(new_cards)  # the cards the workers rendered: the memo saves them for next time
+    return rendered
+
+
+def _render_share(share: tuple[int, int]) -> tuple[list[bytes], dict[Any, Any]]:
+    assert _JOB is not None
+    env, todo, known = _JOB
+    n, chunks = share
+    contents = [_render_bytes(env, page) for page in todo[n::chunks]]
+    return contents, {k: v for k, v in current().used["cards"].items() if k not in known}
 
 
 def _render_bytes(env: jinja2.Environment, page: Page) -> bytes:

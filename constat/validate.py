@@ -53,7 +53,7 @@ def validate(inputs: Inputs) -> list[Problem]:
     articles = {a.slug: a for a in inputs.articles}
     unsafe: set[str] = set()
     for article in inputs.articles:
-        found = _alone("article", article.front, partial(_check_article, article))
+        found = check_alone(article)
         if any(p.code == "markdown-too-complex" for p in found):
             unsafe.add(article.slug)  # never converted: that is the point of the check
         problems += found
@@ -64,10 +64,17 @@ def validate(inputs: Inputs) -> list[Problem]:
                                     + did_you_mean(slug, articles)))
     for claim in inputs.claims:
         source = articles.get(claim.article_slug) if claim.article_slug not in unsafe else None
-        problems += _alone("claim", claim.doc, partial(_check_claim_alone, claim))
+        problems += check_alone(claim)
         problems += _check_claim_against(claim, rated, source)
     problems += _check_shared_pages(inputs.claims)
     return problems
+
+
+def check_alone(item: ClaimFile | ArticleFile) -> list[Problem]:
+    """The problems of one claim or article file in itself (what prefill prepares on every core)."""
+    if isinstance(item, ClaimFile):
+        return _alone("claim", item.doc, partial(_check_claim_alone, item))
+    return _alone("article", item.front, partial(_check_article, item))
 
 
 def _alone(kind: str, doc: Document, check: Callable[[], list[Problem]]) -> list[Problem]:

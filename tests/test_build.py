@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from pathlib import Path
 
 import pytest
 
-from constat import pipeline
+from constat import pipeline, prefill, render
 from constat.pipeline import Project, build
 from tests.helpers import GOLDEN, MINI, build_py, cli, copy_project, leftovers, tree, tree_diff
 
@@ -63,7 +64,27 @@ def test_an_edit_rewrites_what_changed_and_removes_what_is_gone(tmp_path: Path) 
     assert " 0 removed" not in run.out
 
 
-def test_a_template_error_names_the_template_and_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_pages_rendered_on_every_core_are_the_golden_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large builds share the pages between forked workers: the bytes must not depend on it.
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(prefill, "PREFILL_FROM", 1)
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.fail("this machine has one core: the parallel path cannot be tested here")
+    forks = []
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: forks.append(method) or real(method))
+    out = tmp_path / "site"
+    assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
+    assert forks == ["fork", "fork"], "the files were prepared, then the pages rendered, by forked workers"
+    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    golden = tree(GOLDEN)
+    assert built == golden, tree_diff(golden, built)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_template_error_names_the_template_and_line_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1 if parallel else 10**9)
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
     before = tree(root / "site")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 from pathlib import Path
 
 import pytest
 
+from constat import prefill
 from tests.helpers import MINI, build_py, cli, copy_project, leftovers, tree
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
@@ -56,6 +58,21 @@ def test_a_failed_build_leaves_the_previous_site_as_it_was(case: str, tmp_path: 
     assert tree(out) == before
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes
     assert leftovers(tmp_path) == [], "no staging folder is left behind"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_cold_build_shared_between_cores_reports_the_same_problems(
+        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no cache, a build parses and checks the files on every core first (constat/prefill.py).
+    monkeypatch.setattr(prefill, "PREFILL_FROM", 1)
+    forks = []
+    real = multiprocessing.get_context
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: forks.append(method) or real(method))
+    root = broken_project(case, tmp_path)
+    run = cli("build", "--root", str(root), "--out", str(tmp_path / "out"))
+    assert run.problem_lines == expected(case)
+    assert "Traceback" not in run.err
+    assert forks and forks[0] == "fork", "the files were prepared by forked workers"
 
 
 def test_warnings_pass_unless_strict(tmp_path: Path) -> None:

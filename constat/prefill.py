@@ -1,0 +1,94 @@
+"""Warm the memo on every core before a build that finds it cold.
+
+Most of a cold build is work done file by file: parsing the YAML, checking each file alone
+(the schema, the Markdown safety checks), converting its Markdown. Forked workers each do that
+for a share of the files and send back only the memo entries they made (constat/memo.py); the
+stages then run as always and find the work done. Nothing else changes: the same functions
+compute the same entries, which are keyed by content, so the result cannot differ.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from constat.load import ClaimFile, load_article, load_yaml_file
+from constat.markup import folded_article_text, inline_markdown, markdown_to_html
+from constat.memo import TABLES, Memo, current
+from constat.problems import Problem
+from constat.validate import check_alone
+
+PREFILL_FROM = 400
+"""Input files from which a cold build shares the per-file work between processes."""
+
+_JOB: tuple[Path, list[str]] | None = None
+"""The project and the files to prepare: set just before the fork, inherited by the workers."""
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Forking is safe only from a process running no other thread (the preview server runs some)."""
+    return cores() > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def prefill(root: Path, files: list[str], memo: Memo) -> int:
+    """Prepare ``files`` (absolute paths of claims and articles) on every core; return how many were new."""
+    global _JOB
+    fresh = [f for f in files if f.endswith((".yaml", ".yml", ".md"))]
+    if len(fresh) < PREFILL_FROM or not can_fork():
+        return 0
+    _JOB = (root, fresh)
+    shares = cores() * 4
+    try:
+        with multiprocessing.get_context("fork").Pool(cores()) as pool:
+            made = pool.map(_prepare_share, [(n, shares) for n in range(shares)])
+    finally:
+        _JOB = None
+    for tables in made:
+        for table, entries in tables.items():
+            memo.previous[table].update(entries)
+            memo.misses += len(entries)  # new work: the memo is saved
+    return len(fresh)
+
+
+def _prepare_share(share: tuple[int, int]) -> dict[str, dict[Any, Any]]:
+    assert _JOB is not None
+    root, files = _JOB
+    memo = current()
+    before = {t: set(memo.used[t]) | set(memo.previous[t]) for t in TABLES}
+    n, shares = share
+    for path in files[n::shares]:
+        _prepare(root, Path(path))
+    return {t: {k: v for k, v in memo.used[t].items() if k not in before[t]} for t in TABLES}
+
+
+def _prepare(root: Path, path: Path) -> None:
+    """What the stages will ask of one file: parsed, checked alone, its Markdown converted."""
+    problems: list[Problem] = []
+    if path.suffix == ".md":
+        article = load_article(root, path, problems)
+        if article is not None and not check_alone(article):
+            markdown_to_html(article.body)
+            folded_article_text(article.body)
+        return
+    doc = load_yaml_file(root, path, problems)
+    if doc is None or path.parent.parent.name != "claims":
+        return
+    claim = ClaimFile(path.parent.name, path.stem, doc.path, doc)
+    if check_alone(claim) or not isinstance(doc.data, dict):
+        return  # a file with problems stops the build: nothing more to prepare
+    data = doc.data
+    if isinstance(data.get("verdict"), str):
+        markdown_to_html(data["verdict"])
+    if isinstance(data.get("context"), str):
+        inline_markdown(data["context"])
+    for fix in data.get("corrections") or []:
+        if isinstance(fix, dict) and isinstance(fix.get("text"), str):
+            inline_markdown(fix["text"])
+
