@@ -22,6 +22,8 @@ def _parser(default_root: Path) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     build_cmd = sub.add_parser("build", parents=[root, checks], help="check, then write the site (default)")
     build_cmd.add_argument("--out", type=Path, help="output folder (default: ROOT/site)")
+    build_cmd.add_argument("--fresh", action="store_true",
+                           help="ignore the build cache: do all the work again and compare every file")
     sub.add_parser("check", parents=[root, checks], help="validate the inputs, write nothing")
     serve_cmd = sub.add_parser("serve", parents=[root], help="preview on 127.0.0.1, rebuilding on save")
     serve_cmd.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: %(default)s)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None, default_root: Path | None = None,
         report = check(Project.at(args.root), strict=args.strict)
     else:
         try:
-            report = build(Project.at(args.root, args.out), strict=args.strict)
+            report = build(Project.at(args.root, args.out), strict=args.strict, fresh=args.fresh)
         except (ValueError, OSError) as exc:
             print(f"build.py: error: {exc}", file=err)
             return 1

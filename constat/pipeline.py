@@ -83,7 +83,8 @@ def _memo_for(out: Path) -> Memo | None:
     return memo.carry_over() if memo else None
 
 
-def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False) -> Report:
+def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False,
+          fresh: bool = False) -> Report:
     """Check, then (only if the inputs are sound) render the site and publish it.
 
     Incremental: what the previous build did is in the cache beside the output folder
@@ -96,6 +97,8 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     search index is kept for now (Pagefind takes seconds on a large site) and the report says
     ``search_pending``; the next build, with nothing else to do, brings the index up to date.
     ``save_memo=False`` keeps the memo in this process only (the preview's rebuilds).
+    ``fresh`` ignores the cache (the memo, the keys and the manifests): everything is done again
+    and every existing file is read to be compared, as if there had never been a build before.
     """
     from constat import cache
     from constat.load import load_project, remember_contents
@@ -106,14 +109,14 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     _refuse_unsafe_output(project)
     out = project.out
     recover(out)
-    state = cache.read_state(out)
+    state = cache.State() if fresh else cache.read_state(out)
     contents: dict[str, bytes] = {}
     inputs_hash = quick_inputs(project, contents)
     verified = state.site.verified(out) if state.site is not None else ({}, False)
     if state.inputs == inputs_hash and verified[1]:
         return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
 
-    memo = use(_memo_for(out) or Memo(cache.read(out, "memo")))
+    memo = use(Memo() if fresh else _memo_for(out) or Memo(cache.read(out, "memo")))
     remember_contents(contents)
     if len(memo.previous["yaml"]) < len(contents) // 2:  # cold: share the per-file work between cores
         from constat.prefill import prefill

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 import re
+import subprocess
 import tempfile
 from pathlib import Path
-
-from pagefind.index import IndexConfig, PagefindIndex
 
 from constat.model import Site
 
@@ -20,12 +19,17 @@ def is_indexed(path: str, content: bytes) -> bool:
     return path.endswith(".html") and b"data-pagefind-body" in content
 
 
+_READ_OUTSIDE = re.compile(rb'<html\b[^>]*>|<title\b.*?</title>|<h1\b.*?</h1>|<img\b[^>]*>'
+                          rb'|data-pagefind-[a-z-]+(?:="[^"]*")?', re.DOTALL)
+"""What Pagefind reads before the data-pagefind-body element: the language, the title, the first
+h1 and image (its default title and image metadata) and its own attributes."""
+
+
 def indexed_part(content: bytes) -> bytes:
-    """What of a page Pagefind reads: from the data-pagefind-body element to the end, plus any other
-    data-pagefind attribute. When it is unchanged on every page, so is the index (no need to run it)."""
+    """What of a page Pagefind reads, over-approximated: when it is unchanged on every page, so is
+    the index, which then need not be built again."""
     start = content.find(b"data-pagefind-body")
-    before = content[:start]
-    return b" ".join([*re.findall(rb"data-pagefind-[a-z-]+(?:=\"[^\"]*\")?", before), content[start:]])
+    return b"\n".join([*_READ_OUTSIDE.findall(content[:start]), content[start:]])
 
 
 def index_search(files: dict[str, bytes], site: Site) -> dict[str, bytes]:
@@ -33,24 +37,31 @@ def index_search(files: dict[str, bytes], site: Site) -> dict[str, bytes]:
 
     Result URLs are relative to the site's root; the search page gives Pagefind the base path.
     """
-    return asyncio.run(_index({p: c for p, c in files.items() if is_indexed(p, c)}, site))
+    return _index({p: c for p, c in files.items() if is_indexed(p, c)}, site)
 
 
-async def _index(pages: dict[str, bytes], site: Site) -> dict[str, bytes]:
-    # The pages go through a scratch folder in one add_directory call, and the index comes back
-    # the same way: the Python API waits about 0.1 s per reply, and its get_files reply, one
-    # message holding the whole index, overflows the API's 2 MiB reader limit from about a
-    # thousand pages on (the build then waits forever).
+def _index(pages: dict[str, bytes], site: Site) -> dict[str, bytes]:
+    # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
+    # package ships), and the index comes back as the files it writes there. Its Python API was
+    # dropped: it waits about 0.1 s per reply, its get_files reply overflows its 2 MiB reader from
+    # about a thousand pages on (the build waited forever), and it stops Pagefind as soon as it
+    # replies to WriteFiles, which on a busy machine left some index files empty (2 runs in 20).
+    # The command exits only once every file is written. Pages are written in sorted order:
+    # Pagefind indexes them in the order the folder lists them.
+    from pagefind.service import _must_get_executable  # the bundled binary, as `python -m pagefind` finds it
+
     with tempfile.TemporaryDirectory(prefix="constat-pagefind-") as scratch:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
-        for path, content in pages.items():
+        for path in sorted(pages):
             target = source / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        config = IndexConfig(force_language=site.language, write_playground=False, verbose=False,
-                             output_path=str(output))
-        async with PagefindIndex(config=config) as index:
-            await index.add_directory(str(source))
-        # Leaving the context wrote the index to ``output``.
+            target.write_bytes(pages[path])
+        done = subprocess.run(
+            [str(_must_get_executable()), "--site", str(source), "--output-path", str(output),
+             "--force-language", site.language, "--quiet"],
+            capture_output=True, text=True, check=False, cwd=scratch,  # no pagefind.yml is read from there
+            env={k: v for k, v in os.environ.items() if not k.startswith("PAGEFIND_")})
+        if done.returncode != 0:
+            raise RuntimeError(f"Pagefind failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
         return {f"pagefind/{p.relative_to(output).as_posix()}": p.read_bytes()
                 for p in sorted(output.rglob("*")) if p.is_file() and not _LEFT_OUT.search(p.name)}
