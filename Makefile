@@ -36,7 +36,7 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(VENV)/bin/pyth
 	touch $@ $(VENV)/.runtime-installed
 
 clean:
-	rm -rf site .site.staging .site.old $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf site .site.staging .site.old .site.back .site.cache $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # Lighthouse scores of the home and a claim page, mobile and desktop (slow: not part of `make test`).
 # Needs `bash scripts/install-browser-tools.sh` first.

@@ -101,10 +101,6 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     and every existing file is read to be compared, as if there had never been a build before.
     """
     from constat import cache
-    from constat.load import load_project, remember_contents
-    from constat.memo import Memo, use
-    from constat.validate import validate
-    from constat.write import WriteReport
 
     _refuse_unsafe_output(project)
     out = project.out
@@ -115,6 +111,10 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     verified = state.site.verified(out) if state.site is not None else ({}, False)
     if state.inputs == inputs_hash and verified[1]:
         return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
+
+    from constat.load import load_project, remember_contents
+    from constat.memo import use
+    from constat.validate import validate
 
     memo = use(Memo() if fresh else _memo_for(out) or Memo(cache.read(out, "memo")))
     remember_contents(contents)

@@ -71,7 +71,7 @@ class Manifest:
             if st.st_size == e.size and st.st_mtime_ns == e.mtime_ns and st.st_ino == e.ino:
                 good[rel] = e
         closed = bool(self.dirs) and len(good) == len(self.files) and all(
-            _mtime(folder / d) == t for d, t in self.dirs.items())
+            _mtime(base + d if d else str(folder)) == t for d, t in self.dirs.items())
         return good, closed
 
     @classmethod
@@ -84,7 +84,7 @@ class Manifest:
         return cls(dict(files), {d: _mtime(folder / d) for d in sorted(dirs)})
 
 
-def _mtime(path: Path) -> int:
+def _mtime(path: Path | str) -> int:
     try:
         return os.lstat(path).st_mtime_ns
     except OSError:
