@@ -14,9 +14,12 @@ trusted, and the build then does the work again. The cache is local state, as tr
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -68,6 +71,23 @@ class State:
     """The search index's files (under pagefind/)."""
     indexed: dict[str, str] = field(default_factory=dict)
     """The pages the search index covers, with the hash of their indexed part (search.indexed_part)."""
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold the output folder's lock (in its cache folder): a second build waits for the first."""
+    try:
+        folder(out).mkdir(parents=True, exist_ok=True)
+        handle = open(folder(out) / "lock", "a+b")  # noqa: SIM115 - held for the whole with-block
+    except OSError:
+        yield  # a folder where nothing can be created: the build will say why
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read(out: Path, name: str) -> Any:

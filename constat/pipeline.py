@@ -103,6 +103,13 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     from constat import cache
 
     _refuse_unsafe_output(project)
+    with cache.locked(project.out):  # one build at a time per output folder (the preview and a build)
+        return _build(project, strict, save_memo, search_later, fresh)
+
+
+def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool) -> Report:
+    from constat import cache
+
     out = project.out
     recover(out)
     state = cache.State() if fresh else cache.read_state(out)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from constat import pipeline, prefill, render
 from constat.pipeline import Project, build
-from tests.helpers import GOLDEN, MINI, build_py, cli, copy_project, leftovers, tree, tree_diff
+from tests.helpers import GOLDEN, MINI, REPO, build_py, cli, copy_project, leftovers, tree, tree_diff
 
 
 def test_the_mini_site_matches_its_golden_pages(tmp_path: Path) -> None:
@@ -160,3 +162,18 @@ def test_a_build_writes_nothing_outside_its_output_folder_and_its_cache(tmp_path
     assert new and all(any(p.is_relative_to(a) for a in allowed) for p in new), \
         sorted(str(p) for p in new if not any(p.is_relative_to(a) for a in allowed))[:5]
     assert (tmp_path / ".out.cache").is_dir(), "the cache sits beside the output folder it belongs to"
+
+
+def test_two_builds_of_one_site_take_turns(tmp_path: Path) -> None:
+    # The preview and a build in another terminal share site/ and its back buffer: one waits.
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    article = root / "content/budget-regional.md"
+    article.write_text(article.read_text("utf-8").replace("Le budget régional en hausse", "Un titre"), "utf-8")
+    runs = [subprocess.Popen([sys.executable, str(REPO / "build.py"), "--root", str(root)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    assert [p.wait(timeout=120) for p in runs] == [0, 0, 0]
+    clean = copy_project(root, tmp_path / "clean")
+    assert cli("build", "--root", str(clean)).code == 0
+    assert tree(root / "site") == tree(clean / "site")
+    assert leftovers(root) == []
