@@ -37,7 +37,10 @@ def index_search(files: dict[str, bytes], site: Site) -> dict[str, bytes]:
 
     Result URLs are relative to the site's root; the search page gives Pagefind the base path.
     """
-    return _index({p: c for p, c in files.items() if is_indexed(p, c)}, site)
+    pages = {p: c for p, c in files.items() if is_indexed(p, c)}
+    # No claim and no article (a dossier being started, or every article deleted): Pagefind refuses
+    # to build an empty index, and there is nothing to search.
+    return _index(pages, site) if pages else {}
 
 
 def _index(pages: dict[str, bytes], site: Site) -> dict[str, bytes]:

@@ -80,3 +80,15 @@ def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
     assert tree(root / "site") == tree(clean / "site")
     third = build(Project.at(root))
     assert third.written is not None and third.written.written == 0
+
+
+def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) -> None:
+    # Found by tests/test_incremental.py: every article deleted, and Pagefind's command refuses an empty folder.
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.rmtree(root / "claims")
+    for article in (root / "content").glob("*.md"):
+        article.unlink()
+    report = build(Project.at(root))
+    assert not report.failed, [p.format() for p in report.problems]
+    assert (root / "site/index.html").is_file()
+    assert not (root / "site/pagefind").exists()
