@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None, default_root: Path | None = None,
     else:
         try:
             report = build(Project.at(args.root, args.out), strict=args.strict, fresh=args.fresh)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, RuntimeError) as exc:  # a disk, a folder, or Pagefind failing
             print(f"build.py: error: {exc}", file=err)
             return 1
     _print_report(report, args.command, args.format, out, err)
