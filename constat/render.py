@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from markupsafe import Markup
 
 from constat.claimreview import claim_review, has_claim_review, script_json
@@ -68,7 +69,8 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.globals["url"] = dossier.site.url
     env.globals["absolute_url"] = dossier.site.absolute_url
     env.globals["passages"] = _passages(env, dossier.site)
-    env.globals["card"] = _cards(env, digest(f"{templates_digest(templates)} {dossier.site!r}"))
+    card_templates = TemplateDigests(env).digest("partials/claim-card.html")
+    env.globals["card"] = _cards(env, digest(f"{card_templates} {dossier.site!r}"))
     return env
 
 
@@ -120,7 +122,16 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     """
     previous = previous or {}
     env = make_environment(templates, dossier)
-    base = digest(f"{templates_digest(templates)} {dossier.site!r} {dossier.statuses!r}")
+    used = TemplateDigests(env)
+    site_data = f"{dossier.site!r} {dossier.statuses!r}"
+    bases: dict[str, str] = {}
+
+    def page_key(page: Page) -> str:
+        """What a page is made of: the templates it uses, the site, the scale, its path and context."""
+        if page.template not in bases:
+            bases[page.template] = digest(f"{used.digest(page.template)} {site_data}")
+        return digest(f"{bases[page.template]}\n{page.path}\n{page.template}\n{fingerprint(page.context)}")
+
     out = Rendered()
 
     def needed(path: str, key: str) -> bool:
@@ -141,7 +152,7 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     listed = []
     todo = []
     for page in pages(dossier):
-        if needed(page.path, page_key(base, page)):
+        if needed(page.path, page_key(page)):
             todo.append(page)
         if page.lastmod is not None:
             listed.append(page)
@@ -151,11 +162,11 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     sitemap = [(page.context["page"]["permalink"], page.lastmod) for page in listed]
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
                  Page("robots.txt", "robots.txt", {})):
-        add(page.path, page_key(base, page), partial(_render_bytes, env, page))
+        add(page.path, page_key(page), partial(_render_bytes, env, page))
     feed = Page("feed.xml", "feed.xml", {"dossier": dossier},
                 derived=lambda: {"entries": feed_entries(dossier)})
-    add(feed.path, page_key(base, feed), partial(_render_bytes, env, feed))
-    whole = digest(f"{base} {dossier.digest}")
+    add(feed.path, page_key(feed), partial(_render_bytes, env, feed))
+    whole = digest(f"{site_data} {dossier.digest}")  # the open data: no template
     add("donnees/affirmations.json", whole, partial(claims_json, dossier))
     add("donnees/affirmations.csv", whole, partial(claims_csv, dossier))
     static = templates / "static"
@@ -166,18 +177,71 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     return out
 
 
-def templates_digest(templates: Path) -> str:
-    """One hash of every file under templates/, with its path."""
-    parts = []
-    for path in sorted(templates.rglob("*")):
-        if path.is_file():
-            parts.append(f"{path.relative_to(templates).as_posix()} {digest(path.read_bytes())}")
-    return digest("\n".join(parts))
+class TemplateDigests:
+    """For each template, one hash of its source and of every template it uses, found in the sources.
+
+    A page is keyed by the templates it is made of: editing claim.html re-renders the claim
+    pages and nothing else. Uses are read from the parsed templates (extends, include, import)
+    plus the template functions that render a partial (``_GLOBAL_TEMPLATES``). A template whose
+    uses cannot be known (a name computed at render time, a syntax error, a missing file) is
+    keyed by every template, so that an unknown can only cost a render, never a stale page.
+    """
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+        self._sources: dict[str, str | None] = {}
+        self._digests: dict[str, str] = {}
+        self._everything: str | None = None
+
+    def _source(self, name: str) -> str | None:
+        if name not in self._sources:
+            try:
+                assert self.env.loader is not None
+                self._sources[name] = self.env.loader.get_source(self.env, name)[0]
+            except jinja2.TemplateNotFound:
+                self._sources[name] = None
+        return self._sources[name]
+
+    def _uses(self, name: str) -> set[str] | None:
+        source = self._source(name)
+        if source is None:
+            return None
+        try:
+            found = set(jinja2.meta.find_referenced_templates(self.env.parse(source)))
+        except jinja2.TemplateSyntaxError:
+            return None
+        if None in found:
+            return None
+        names = {n for n in found if n is not None}
+        names |= {partial for function, partial in _GLOBAL_TEMPLATES.items() if f"{function}(" in source}
+        return names
+
+    def everything(self) -> str:
+        if self._everything is None:
+            names = sorted(self.env.list_templates())
+            self._everything = digest("\n".join(f"{n} {digest(self._source(n) or '')}" for n in names))
+        return self._everything
+
+    def digest(self, name: str) -> str:
+        if name not in self._digests:
+            seen: set[str] = set()
+            todo = [name]
+            while todo:
+                current_name = todo.pop()
+                if current_name in seen:
+                    continue
+                seen.add(current_name)
+                uses = self._uses(current_name)
+                if uses is None:
+                    self._digests[name] = self.everything()
+                    return self._digests[name]
+                todo += uses
+            self._digests[name] = digest("\n".join(f"{n} {digest(self._source(n) or '')}" for n in sorted(seen)))
+        return self._digests[name]
 
 
-def page_key(base: str, page: Page) -> str:
-    """What a page is made of, hashed: its template set (in ``base``), its path, and its context."""
-    return digest(f"{base}\n{page.path}\n{page.template}\n{fingerprint(page.context)}")
+_GLOBAL_TEMPLATES = {"card": "partials/claim-card.html", "passages": "partials/badge.html"}
+"""Template functions (make_environment) that render a partial: a template calling one uses it."""
 
 
 def fingerprint(value: Any) -> str:

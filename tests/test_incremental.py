@@ -267,6 +267,7 @@ TEMPLATE_SPOTS = [  # (template, text after which the snippet goes; "" = at the 
     ("article.html", "{% block main %}\n"),
     ("partials/claim-card.html", '<li class="card">\n'),
     ("partials/status-badge.html", ""),
+    ("partials/badge.html", ""),  # rendered by the passages() function of article pages, not included
     ("partials/icons.html", ""),  # a macro library: text outside the macros prints nowhere
     ("feed.xml", "?>\n"),
     ("static/style.css", ""),
@@ -710,10 +711,14 @@ EVERY_KIND = [  # one example that every run tries, so that each kind of edit is
     [Edit("repair", 0, 0), Edit("article-delete", 0, 0), Edit("nothing", 0, 0)],
 ]
 
+EACH_TEMPLATE_ALONE = [[Edit("template", n, 0)] for n in range(len(TEMPLATE_SPOTS))]
+"""Pages are keyed by the templates they use: each template edited alone must re-render its users."""
+
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.lists(edits, min_size=1, max_size=3), min_size=1, max_size=5))
 @example(steps=EVERY_KIND)
+@example(steps=EACH_TEMPLATE_ALONE)
 def test_any_sequence_of_edits_builds_incrementally_to_the_bytes_of_a_clean_build(
         clean_builds: CleanBuilds, steps: list[list[Edit]]) -> None:
     """After each step (one to a few edits, as an editor saves several files or git switches branch)
