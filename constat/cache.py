@@ -62,7 +62,7 @@ class State:
     problems: list[Problem] = field(default_factory=list)
     pages: int = 0
     keys: dict[str, str] = field(default_factory=dict)
-    """Output path → the key it was rendered from (render.page_key)."""
+    """Output path → the key it was rendered from (page_key in render.render_site)."""
     site: Manifest | None = None
     back: Manifest | None = None
     search: str = ""
