@@ -40,7 +40,8 @@ class Memo:
         previous = previous or {}
         self.previous: dict[str, dict[Any, Any]] = {t: previous.get(t) or {} for t in TABLES}
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
-        self.hits = self.misses = 0
+        self.misses = 0
+        """Entries computed by this build rather than found: when none, the saved memo is still right."""
 
     def get(self, table: str, key: Any, compute: Callable[[], T]) -> T:
         used = self.used[table]
@@ -48,7 +49,6 @@ class Memo:
             return used[key]  # type: ignore[no-any-return]
         previous = self.previous[table]
         if key in previous:
-            self.hits += 1
             value = previous[key]
         else:
             self.misses += 1
@@ -61,7 +61,6 @@ class Memo:
         if key in self.used[table]:
             return self.used[table][key]
         if key in self.previous[table]:
-            self.hits += 1
             value = self.used[table][key] = self.previous[table][key]
             return value
         return MISSING

@@ -10,11 +10,10 @@ compute the same entries, which are keyed by content, so the result cannot diffe
 from __future__ import annotations
 
 import multiprocessing
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
+from constat.forking import can_fork, cores
 from constat.load import ClaimFile, load_article, load_yaml_file
 from constat.markup import folded_article_text, inline_markdown, markdown_to_html
 from constat.memo import TABLES, Memo, current
@@ -26,15 +25,6 @@ PREFILL_FROM = 400
 
 _JOB: tuple[Path, list[str]] | None = None
 """The project and the files to prepare: set just before the fork, inherited by the workers."""
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def can_fork() -> bool:
-    """Forking is safe only from a process running no other thread (the preview server runs some)."""
-    return cores() > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def prefill(root: Path, files: list[str], memo: Memo) -> int:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,6 +18,7 @@ from markupsafe import Markup
 
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
+from constat.forking import can_fork, cores
 from constat.french import date_fr, month_fr, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import current, digest
@@ -69,8 +68,6 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.globals["url"] = dossier.site.url
     env.globals["absolute_url"] = dossier.site.absolute_url
     env.globals["passages"] = _passages(env, dossier.site)
-    card_templates = TemplateDigests(env).digest("partials/claim-card.html")
-    env.globals["card"] = _cards(env, digest(f"{card_templates} {dossier.site!r}"))
     return env
 
 
@@ -111,7 +108,6 @@ class Rendered:
     """Every output file's key: the hash of what it was made from. Same key, same bytes."""
     kept: set[str] = field(default_factory=set)
     """Files not rendered because the previous build rendered them from the same key."""
-    rendered_pages: int = 0
 
 
 def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | None = None) -> Rendered:
@@ -123,6 +119,7 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     previous = previous or {}
     env = make_environment(templates, dossier)
     used = TemplateDigests(env)
+    env.globals["card"] = _cards(env, digest(f"{used.digest('partials/claim-card.html')} {dossier.site!r}"))
     site_data = f"{dossier.site!r} {dossier.statuses!r}"
     bases: dict[str, str] = {}
 
@@ -158,7 +155,6 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
             listed.append(page)
     for page, content in zip(todo, _render_pages(env, todo), strict=True):
         out.files[page.path] = content
-    out.rendered_pages = len(todo)
     sitemap = [(page.context["page"]["permalink"], page.lastmod) for page in listed]
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
                  Page("robots.txt", "robots.txt", {})):
@@ -283,16 +279,14 @@ def _render_pages(env: jinja2.Environment, todo: list[Page]) -> list[bytes]:
     server), which a fork would copy mid-work.
     """
     global _JOB
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if (len(todo) < PARALLEL_FROM or cores < 2 or threading.active_count() > 1
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    if len(todo) < PARALLEL_FROM or not can_fork():
         return [_render_bytes(env, page) for page in todo]
     for name in env.list_templates():  # compiled once, before the fork
         env.get_template(name)
     _JOB = (env, todo, set(current().used["cards"]))
-    chunks = min(len(todo), cores * 8)
+    chunks = min(len(todo), cores() * 8)
     try:
-        with multiprocessing.get_context("fork").Pool(cores) as pool:
+        with multiprocessing.get_context("fork").Pool(cores()) as pool:
             parts = pool.map(_render_share, [(n, chunks) for n in range(chunks)])
     finally:
         _JOB = None

@@ -42,13 +42,6 @@ class Entry:
         st = path.stat()
         return cls(sha, st.st_size, st.st_mtime_ns, st.st_ino)
 
-    def matches(self, path: Path) -> bool:
-        try:
-            st = path.lstat()
-        except OSError:
-            return False
-        return (st.st_size, st.st_mtime_ns, st.st_ino) == (self.size, self.mtime_ns, self.ino)
-
 
 @dataclass
 class Manifest:
@@ -120,10 +113,11 @@ def check_output_path(rel: str) -> PurePosixPath:
     return path
 
 
-def publish(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | None = None,
-            site: Manifest | None = None, back: Manifest | None = None) -> WriteReport:
-    """Replace the folder ``out`` by exactly ``files``: all of them or, on any failure, none."""
-    return publish_site(files, out, keep=keep, site=site, back=back).report
+def publish(files: dict[str, bytes], out: Path) -> WriteReport:
+    """Replace the folder ``out`` by exactly ``files``: all of them or, on any failure, none.
+
+    Without the previous build's manifests, every file already there is read to be compared."""
+    return publish_site(files, out).report
 
 
 def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | None = None,
