@@ -75,6 +75,12 @@ class Memo:
     def used_size(self) -> int:
         return sum(map(len, self.used.values()))
 
+    def keep_previous(self) -> None:
+        """Count every previous entry as used: a build that stopped early (an input error) did not
+        reach the render side, whose entries are still right for the build that follows the fix."""
+        for table in TABLES:
+            self.used[table] = {**self.previous[table], **self.used[table]}
+
     def carry_over(self) -> Memo:
         """A memo for the next build in the same process: what this one used is its starting point."""
         return Memo({t: {**self.used[t]} for t in TABLES})

@@ -135,6 +135,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     report = Report(sort_problems(validate(inputs)), strict=strict)
     if not report.failed:
         _render_and_publish(project, inputs, report, state, verified, search_later)
+    if report.written is None:
+        memo.keep_previous()  # stopped before rendering: the converted Markdown and cards still serve
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo
     if report.written is not None:

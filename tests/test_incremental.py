@@ -890,3 +890,28 @@ def test_a_fresh_build_ignores_the_cache_and_repairs_what_the_quick_check_cannot
     assert run.code == 0
     assert b"Notre v" in page.read_bytes()
     assert_same_as_clean(root, clean_builds, " (after build --fresh)")
+
+
+# --- 5. an editor's mistake does not cost the cache -------------------------------------------
+
+
+def test_a_failed_build_keeps_the_converted_markdown_for_the_build_after_the_fix(
+        tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A build that stops at an input error never reaches the pages: the Markdown they use must
+    # survive in the cache, or the build after the fix converts the whole site again.
+    import constat.markup
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    original = claim.read_text(encoding="utf-8")
+    claim.write_text(original.replace("summary:", "summary: [", 1), encoding="utf-8")
+    assert build(Project.at(root)).failed
+    converted: list[str] = []
+    real = constat.markup._raw_html
+    monkeypatch.setattr(constat.markup, "_raw_html", lambda text: converted.append(text) or real(text))
+    claim.write_text(original, encoding="utf-8")
+    data = read_yaml(claim)
+    data["verdict"] = "Aucun décompte **public** ne permet de le vérifier."
+    write_yaml(claim, data)
+    assert_same_as_clean(root, clean_builds, " (a failed build, then the fix)")
+    assert converted == [data["verdict"]], "only the edited verdict is converted again"
