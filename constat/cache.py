@@ -59,6 +59,10 @@ class State:
 
     inputs: str = ""
     """Hash of every input file and template (see pipeline.quick_inputs)."""
+    seen: dict[str, tuple[int, int, int, int, str]] = field(default_factory=dict)
+    """Every input file's size, mtime, ctime, inode and hash when it was last read (pipeline.quick_inputs)."""
+    seen_at: int = 0
+    """When ``seen`` was recorded (nanoseconds since the epoch)."""
     problems: list[Problem] = field(default_factory=list)
     pages: int = 0
     keys: dict[str, str] = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,7 +115,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     recover(out)
     state = cache.State() if fresh else cache.read_state(out)
     contents: dict[str, bytes] = {}
-    inputs_hash = quick_inputs(project, contents)
+    inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     verified = state.site.verified(out) if state.site is not None else ({}, False)
     if state.inputs == inputs_hash and verified[1]:
         return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
@@ -142,6 +143,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     if report.written is not None:
         # Inputs recorded only once the index is up to date: the next build then has nothing to do.
         state.inputs = "" if report.search_pending else inputs_hash
+        state.seen, state.seen_at = seen, seen_at
         state.problems, state.pages = list(report.problems), report.pages
         cache.write(out, "state", state)
     if save_memo and (memo.misses or memo.previous_size() != memo.used_size()):
@@ -197,36 +199,84 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     state.indexed, state.search, state.search_files = indexed, search_key, search_files
 
 
-def quick_inputs(project: Project, contents: dict[str, bytes] | None = None) -> str:
+Seen = dict[str, tuple[int, int, int, int, str]]
+"""Input file (absolute path) → (size, mtime, ctime, inode, hash of its bytes) when last hashed."""
+
+_RACY_NS = 2_000_000_000
+"""Files changed this close before a build started are hashed again by the next one (see quick_inputs)."""
+
+
+def quick_inputs(project: Project, contents: dict[str, bytes] | None = None,
+                 seen: Seen | None = None, since: int = 0) -> tuple[str, Seen, int]:
     """One hash of every file the build reads (inputs and templates), by content, with its path.
 
-    Cheap next to a build (the files are read, nothing is parsed): when it equals the last
-    build's and the site is intact, the build has nothing to do.
+    Cheap next to a build (nothing is parsed): when it equals the last build's and the site is
+    intact, the build has nothing to do. Returns the hash, and the ``seen`` and ``since`` to pass
+    next time.
+
+    A file is read and hashed unless ``seen`` (the previous build's record, made at ``since``)
+    has its size, mtime, ctime and inode unchanged, as git's index does. The ctime cannot be set
+    by hand (an edit with its mtime put back still changes it); a file whose ctime was within
+    _RACY_NS of ``since`` could have changed again within one clock tick, so it is read again.
+    Files read go into ``contents``, so that the load stage does not read them twice.
     """
+    import time
+
     parts: list[str] = []
+    now: Seen = {}
+    walk = _Walk(parts, contents, seen or {}, since - _RACY_NS, now)
     root = str(project.root)
+    started = time.time_ns()
     for top in ("site.yaml", "statuses.yaml", "content", "claims"):
-        _hash_tree(f"{root}/{top}", top, parts, contents)
-    _hash_tree(str(project.templates), "templates", parts, None)
-    return digest("\n".join(parts))
+        walk.tree(f"{root}/{top}", top, keep=True)
+    walk.tree(str(project.templates), "templates", keep=False)
+    return digest("\n".join(parts)), now, started
 
 
-def _hash_tree(path: str, rel: str, parts: list[str], contents: dict[str, bytes] | None) -> None:
-    if os.path.islink(path):
-        parts.append(f"{rel} -> {os.readlink(path)}")
-    elif os.path.isdir(path):
-        parts.append(f"{rel}/")
-        for name in sorted(os.listdir(path)):
-            _hash_tree(f"{path}/{name}", f"{rel}/{name}", parts, contents)
-    else:
+@dataclass
+class _Walk:
+    parts: list[str]
+    contents: dict[str, bytes] | None
+    seen: Seen
+    trusted_before: int
+    now: Seen
+
+    def tree(self, path: str, rel: str, *, keep: bool) -> None:
         try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
-            parts.append(f"{rel} {digest(data)}")
-            if contents is not None and len(data) <= MAX_FILE_BYTES:
-                contents[path] = data
+            st = os.lstat(path)
         except OSError as exc:
-            parts.append(f"{rel} {exc.errno}")
+            self.parts.append(f"{rel} {exc.errno}")
+            return
+        if stat.S_ISLNK(st.st_mode):
+            self.parts.append(f"{rel} -> {os.readlink(path)}")
+        elif stat.S_ISDIR(st.st_mode):
+            self.parts.append(f"{rel}/")
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as exc:
+                self.parts.append(f"{rel} {exc.errno}")
+                return
+            for name in names:
+                self.tree(f"{path}/{name}", f"{rel}/{name}", keep=keep)
+        else:
+            mark = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            known = self.seen.get(path)
+            if known is not None and known[:4] == mark and st.st_ctime_ns < self.trusted_before:
+                self.parts.append(f"{rel} {known[4]}")
+                self.now[path] = known
+                return
+            try:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_FILE_BYTES + 1)
+            except OSError as exc:
+                self.parts.append(f"{rel} {exc.errno}")
+                return
+            sha = digest(data)
+            self.parts.append(f"{rel} {sha}")
+            if stat.S_ISREG(st.st_mode):
+                self.now[path] = (*mark, sha)
+            if keep and self.contents is not None and len(data) <= MAX_FILE_BYTES:
+                self.contents[path] = data
 
 
 def _refuse_unsafe_output(project: Project) -> None:

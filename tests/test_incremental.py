@@ -915,3 +915,37 @@ def test_a_failed_build_keeps_the_converted_markdown_for_the_build_after_the_fix
     write_yaml(claim, data)
     assert_same_as_clean(root, clean_builds, " (a failed build, then the fix)")
     assert converted == [data["verdict"]], "only the edited verdict is converted again"
+
+
+def test_unchanged_inputs_are_not_read_again_and_changed_ones_are(tmp_path: Path) -> None:
+    # The quick check trusts a file whose size, mtime, ctime and inode are as recorded, as git does;
+    # an edit with the mtime put back still changes the ctime, so it is read and seen.
+    import time
+
+    from constat.pipeline import quick_inputs
+    root = new_project(tmp_path / "p")
+    project = Project.at(root)
+    first, seen, _ = quick_inputs(project, {}, {}, 0)
+    later = time.time_ns() + 10**12  # as if recorded long after every file was last changed
+    contents: dict[str, bytes] = {}
+    again, _, _ = quick_inputs(project, contents, seen, later)
+    assert (again, contents) == (first, {}), "nothing changed: nothing is read"
+    time.sleep(0.05)  # past the file system's clock tick
+    for name, old, new, _page in SAME_SIZE_EDITS:
+        edit_behind_the_cache(root / name, old, new)
+        now, _, _ = quick_inputs(project, contents, seen, later)
+        assert now != first, f"{name} changed with the same size and mtime"
+    assert sorted(contents) == sorted(str(root / name) for name, *_ in SAME_SIZE_EDITS
+                                      if not name.startswith("templates/"))
+
+
+def test_a_file_changed_just_before_the_last_build_is_read_again(tmp_path: Path) -> None:
+    # Within one clock tick an edit may leave every stat field as it was: files changed shortly
+    # before the record was made are not trusted by the next build.
+    from constat.pipeline import quick_inputs
+    root = new_project(tmp_path / "p")
+    project = Project.at(root)
+    _, seen, at = quick_inputs(project, {}, {}, 0)
+    contents: dict[str, bytes] = {}
+    quick_inputs(project, contents, seen, at)
+    assert str(root / "site.yaml") in contents, "just copied: read again"
