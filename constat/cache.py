@@ -1,13 +1,14 @@
 """The build cache: a folder beside the output folder (``.site.cache/`` for ``site/``), never published.
 
-It holds two files. ``memo`` is the work the previous build did, by content (constat/memo.py):
-parsed YAML, each file's own problems, converted Markdown, folded article texts, quote positions.
+``memo`` is the work the previous builds did, by content (constat/memo.py): parsed YAML, each
+file's own problems, converted Markdown, folded article texts, quote positions, cards, open-data
+rows; ``memo-journal`` the entries computed since it was written whole (see save_memo).
 ``state`` is what the previous build read and wrote: the hash of every input, the problems it
 reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
 
 Both are keyed by content, never by modification time (a git checkout changes every mtime), and
-both start with a header naming the version of the code and libraries that wrote them and a hash
-of their payload: a file written by another version, cut short or damaged is ignored, never
+both start with a header naming the version of the code and libraries that wrote them and a
+checksum of their payload: a file written by another version, cut short or damaged is ignored, never
 trusted, and the build then does the work again. The cache is local state, as trusted as
 ``.venv``: it is never committed (``.gitignore``) and must not be restored from an untrusted source.
 """
@@ -18,6 +19,7 @@ import fcntl
 import os
 import pickle
 import sys
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from constat.memo import digest
+from constat.memo import Memo, digest
 from constat.problems import Problem
 from constat.write import Manifest
 
@@ -96,36 +98,92 @@ def locked(out: Path) -> Iterator[None]:
 
 def read(out: Path, name: str) -> Any:
     """The payload of one cache file, or None when it is missing, foreign, stale or damaged."""
+    return _read(out, name)[0]
+
+
+def _read(out: Path, name: str) -> tuple[Any, str]:
+    """The payload and its checksum, or (None, "")."""
     try:
         raw = (folder(out) / name).read_bytes()
     except OSError:
-        return None
+        return None, ""
     header = _MAGIC + code_version().encode() + b"\n"
     if not raw.startswith(header):
-        return None
-    check, payload = raw[len(header):len(header) + 32], raw[len(header) + 32:]
-    if digest(payload).encode() != check:
-        return None
+        return None, ""
+    check, payload = raw[len(header):len(header) + _CHECK], raw[len(header) + _CHECK:]
+    if _checksum(payload) != check:
+        return None, ""
     try:
-        return pickle.loads(payload)
+        return pickle.loads(payload), check.decode()
     except Exception:
-        return None
+        return None, ""
 
 
-def write(out: Path, name: str, value: Any) -> None:
-    """Replace one cache file whole (written aside, then renamed), or leave the cache without it."""
+_CHECK = 16
+
+
+def _checksum(payload: bytes) -> bytes:
+    """Detects a damaged file (not a forged one: the cache is trusted local state), at disk speed."""
+    return f"{zlib.crc32(payload):08x}{zlib.adler32(payload):08x}".encode()
+
+
+def write(out: Path, name: str, value: Any) -> str:
+    """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
+
+    Returns the file's checksum ("" when it could not be written)."""
     where = folder(out)
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    check = _checksum(payload)
     try:
         if where.exists() and not where.is_dir():
             where.unlink()
         where.mkdir(exist_ok=True)
         tmp = where / f"{name}.tmp"
         with open(tmp, "wb") as f:
-            f.write(_MAGIC + code_version().encode() + b"\n" + digest(payload).encode() + payload)
+            f.write(_MAGIC + code_version().encode() + b"\n" + check + payload)
         os.replace(tmp, where / name)
     except OSError:
-        pass  # a cache that cannot be written only costs time
+        return ""  # a cache that cannot be written only costs time
+    return check.decode()
+
+
+_COMPACT_AT = 0.2
+"""Saved entries the last build did not use plus journal entries, as a share of the used ones, from
+which the memo is written whole again (and pruned) rather than journaled."""
+
+
+def read_memo(out: Path) -> Memo:
+    """The memo the previous builds saved: its tables, plus the journal written since, if any."""
+    tables, check = _read(out, "memo")
+    if not isinstance(tables, dict):
+        return Memo()
+    journal = read(out, "memo-journal")
+    if not (isinstance(journal, tuple) and len(journal) == 2 and journal[0] == check):
+        return Memo(tables, base=check)
+    entries = journal[1]
+    for table, added in entries.items():
+        tables.setdefault(table, {}).update(added)
+    return Memo(tables, base=check, journal=entries)
+
+
+def save_memo(out: Path, memo: Memo) -> None:
+    """Save what a build used and computed: appended as a journal to the saved tables when that is
+    small, else the tables rewritten whole with only the entries this build used.
+
+    At 10,000 claims the tables take some 100 MB and 1 s to write: a build that changed a claim
+    writes a few entries instead.
+    """
+    if not memo.misses and memo.previous_size() == memo.used_size():
+        return  # everything used was read, and everything read was used: the saved memo is right
+    if memo.base and (memo.stale_size() + memo.journal_size()) <= _COMPACT_AT * max(memo.used_size(), 1):
+        if memo.misses:
+            write(out, "memo-journal", (memo.base, memo.journal))
+        return
+    try:
+        (folder(out) / "memo-journal").unlink(missing_ok=True)
+    except OSError:
+        return  # a journal that might outlive its tables must not be left: keep the old memo
+    write(out, "memo", memo.used)
 
 
 def read_state(out: Path) -> State:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -145,7 +146,7 @@ def load_project(root: Path) -> Inputs:
     claims: list[ClaimFile] = []
     folders: list[tuple[str, str]] = []
     for folder in _list(root, "claims", problems, folders_too=True):
-        if not folder.is_dir():
+        if not folder.is_dir:
             problems.append(_whole_file(root, folder, "misplaced-claim",
                                         "claim files go in claims/<article>/, in the folder of their article"))
             continue
@@ -163,31 +164,68 @@ def load_project(root: Path) -> Inputs:
     return Inputs(site, statuses, tuple(articles), tuple(claims), tuple(folders), slugs, tuple(problems))
 
 
-def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Path]:
+@dataclass(frozen=True)
+class Entry:
+    """A file or folder found in the project: its absolute path and its path from the project root."""
+
+    path: str
+    rel: str
+    is_dir: bool = False
+
+    @cached_property
+    def name(self) -> str:
+        return self.rel.rpartition("/")[2]
+
+    @cached_property
+    def suffix(self) -> str:
+        name = self.name
+        dot = name.rfind(".")
+        return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+    @cached_property
+    def stem(self) -> str:
+        suffix = self.suffix
+        return self.name[: -len(suffix)] if suffix else self.name
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    @classmethod
+    def of(cls, root: Path, path: Path) -> Entry:
+        return cls(str(path), path.relative_to(root).as_posix(), path.is_dir())
+
+
+def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Entry]:
     """The entries of a folder in a stable order; symbolic links are refused, never followed."""
-    base = root / folder
-    if not base.is_dir() or base.is_symlink():
+    base = f"{root}/{folder}"
+    if os.path.islink(base) or not os.path.isdir(base):
         return []
     entries = []
-    for p in sorted(base.iterdir(), key=lambda p: p.name):
-        if p.name.startswith("."):
+    with os.scandir(base) as found:
+        listed = sorted(found, key=lambda e: e.name)
+    for e in listed:  # the kind of each entry comes with the listing: no stat per file
+        if e.name.startswith("."):
             continue
-        if p.is_symlink():
-            problems.append(_whole_file(root, p, "symlink",
+        entry = Entry(e.path, f"{folder}/{e.name}")
+        if e.is_symlink():
+            problems.append(_whole_file(root, entry, "symlink",
                                         "symbolic links are not followed: put the real file here"))
-        elif p.is_file() or (folders_too and p.is_dir()):
-            entries.append(p)
-        elif p.is_dir():
-            problems.append(_whole_file(root, p, "ignored-file",
-                                        f"folders inside {folder}/ are not read", Severity.WARNING))
+        elif e.is_file():
+            entries.append(entry)
+        elif e.is_dir():
+            if folders_too:
+                entries.append(Entry(e.path, entry.rel, is_dir=True))
+            else:
+                problems.append(_whole_file(root, entry, "ignored-file",
+                                            f"folders inside {folder}/ are not read", Severity.WARNING))
     return entries
 
 
-def _rel(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
+def _rel(root: Path, path: Path | Entry) -> str:
+    return path.rel if isinstance(path, Entry) else path.relative_to(root).as_posix()
 
 
-def _whole_file(root: Path, path: Path, code: str, message: str,
+def _whole_file(root: Path, path: Path | Entry, code: str, message: str,
                 severity: Severity = Severity.ERROR) -> Problem:
     return Problem(_rel(root, path), 1, 1, code, message, severity)
 
@@ -203,7 +241,7 @@ def _load_required_yaml(root: Path, name: str, problems: list[Problem]) -> Docum
     return load_yaml_file(root, path, problems)
 
 
-def load_yaml_file(root: Path, path: Path, problems: list[Problem]) -> Document | None:
+def load_yaml_file(root: Path, path: Path | Entry, problems: list[Problem]) -> Document | None:
     text = read_text(root, path, problems)
     if text is None:
         return None
@@ -212,7 +250,7 @@ def load_yaml_file(root: Path, path: Path, problems: list[Problem]) -> Document 
     return doc
 
 
-def load_article(root: Path, path: Path, problems: list[Problem]) -> ArticleFile | None:
+def load_article(root: Path, path: Path | Entry, problems: list[Problem]) -> ArticleFile | None:
     rel = _rel(root, path)
     text = read_text(root, path, problems)
     if text is None:
@@ -244,16 +282,18 @@ def remember_contents(contents: dict[str, bytes]) -> None:
     _CONTENTS.update(contents)
 
 
-def read_text(root: Path, path: Path, problems: list[Problem]) -> str | None:
+def read_text(root: Path, path: Path | Entry, problems: list[Problem]) -> str | None:
     """The file as text with \\n line ends, or None and a problem when it cannot be text."""
     rel = _rel(root, path)
-    known = _CONTENTS.get(str(path))
-    size = len(known) if known is not None else path.stat().st_size
-    if size > MAX_FILE_BYTES:
+    data = _CONTENTS.get(os.fspath(path))
+    if data is None:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        size = os.stat(path).st_size
         problems.append(Problem(rel, 1, 1, "file-too-large",
                                 f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}: split it or shorten it"))
         return None
-    data = known if known is not None else path.read_bytes()
     if b"\x00" in data:
         problems.append(Problem(rel, 1, 1, "binary-file", "file holds NUL bytes: it is not a text file"))
         return None

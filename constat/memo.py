@@ -36,12 +36,18 @@ def text_key(text: str) -> str:
 
 
 class Memo:
-    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None) -> None:
+    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None, *, base: str = "",
+                 journal: dict[str, dict[Any, Any]] | None = None) -> None:
         previous = previous or {}
         self.previous: dict[str, dict[Any, Any]] = {t: previous.get(t) or {} for t in TABLES}
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
         self.misses = 0
         """Entries computed by this build rather than found: when none, the saved memo is still right."""
+        self.base = base
+        """The checksum of the saved tables ``previous`` was read from ("" when not from a saved file)."""
+        self.journal: dict[str, dict[Any, Any]] = {t: {**(journal or {}).get(t, {})} for t in TABLES}
+        """Entries saved since that file was written, and the entries this build computed:
+        what to append to it (constat/cache.py saves the journal rather than every table)."""
 
     def get(self, table: str, key: Any, compute: Callable[[], T]) -> T:
         used = self.used[table]
@@ -52,7 +58,7 @@ class Memo:
             value = previous[key]
         else:
             self.misses += 1
-            value = compute()
+            value = self.journal[table][key] = compute()
         used[key] = value
         return value  # type: ignore[no-any-return]
 
@@ -67,7 +73,14 @@ class Memo:
 
     def put(self, table: str, key: Any, value: Any) -> None:
         self.misses += 1
-        self.used[table][key] = value
+        self.used[table][key] = self.journal[table][key] = value
+
+    def stale_size(self) -> int:
+        """Entries read but not used by this build: what a compaction would drop."""
+        return sum(len(self.previous[t].keys() - self.used[t].keys()) for t in TABLES)
+
+    def journal_size(self) -> int:
+        return sum(map(len, self.journal.values()))
 
     def previous_size(self) -> int:
         return sum(map(len, self.previous.values()))

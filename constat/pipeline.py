@@ -68,10 +68,10 @@ def check(project: Project, *, strict: bool = False) -> Report:
     """Load and validate only: nothing is rendered or written (the build cache is read, never written)."""
     from constat import cache
     from constat.load import load_project
-    from constat.memo import Memo, use
+    from constat.memo import use
     from constat.validate import validate
 
-    use(_memo_for(project.out) or Memo(cache.read(project.out, "memo")))
+    use(_memo_for(project.out) or cache.read_memo(project.out))
     return Report(sort_problems(validate(load_project(project.root))), strict=strict)
 
 
@@ -124,7 +124,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     from constat.memo import use
     from constat.validate import validate
 
-    memo = use(Memo() if fresh else _memo_for(out) or Memo(cache.read(out, "memo")))
+    memo = use(Memo() if fresh else _memo_for(out) or cache.read_memo(out))
     remember_contents(contents)
     if len(memo.previous["yaml"]) < len(contents) // 2:  # cold: share the per-file work between cores
         from constat.prefill import prefill
@@ -146,8 +146,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         state.seen, state.seen_at = seen, seen_at
         state.problems, state.pages = list(report.problems), report.pages
         cache.write(out, "state", state)
-    if save_memo and (memo.misses or memo.previous_size() != memo.used_size()):
-        cache.write(out, "memo", memo.used)
+    if save_memo:
+        cache.save_memo(out, memo)
     return report
 
 

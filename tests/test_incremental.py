@@ -12,6 +12,7 @@ A failing example prints the edits applied, in order, with the file each one tou
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 import random
@@ -28,6 +29,7 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from constat import pipeline
 from constat.pipeline import TOOL_ROOT, Project, Report, build
 from tests.helpers import MINI, cli, copy_project, tree, tree_diff
 
@@ -141,11 +143,19 @@ about one build in 30 with both cores busy, which would fail these tests for a r
 the cache's. Turn it on once the search stage waits for Pagefind to finish writing."""
 
 
+_BUILDS = itertools.count()
+
+
 def build_both(root: Path, clean_builds: CleanBuilds) -> tuple[Report, Outcome]:
-    """The incremental build in place (its cache reused), and a clean build of the same inputs."""
+    """The incremental build in place (its cache reused), and a clean build of the same inputs.
+
+    Every other build starts as a new process does, from the cache on disk (the memo's tables and
+    journal); the others reuse the memo this process kept, as the preview server does."""
     clean = clean_builds.start(root)
     if not OVERLAP:
         clean()
+    if next(_BUILDS) % 2:
+        pipeline._IN_PROCESS.clear()
     report = build(Project.at(root))
     return report, clean()
 
@@ -949,3 +959,44 @@ def test_a_file_changed_just_before_the_last_build_is_read_again(tmp_path: Path)
     contents: dict[str, bytes] = {}
     quick_inputs(project, contents, seen, at)
     assert str(root / "site.yaml") in contents, "just copied: read again"
+
+
+def test_a_small_edit_appends_to_the_cache_rather_than_rewriting_it(
+        tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 10,000 claims the memo is some 100 MB: a build that changed one claim journals its few
+    # new entries, and the next build (a new process) finds them there. Once the journal and the
+    # entries no longer used grow past a fifth of the memo, it is written whole again.
+    import constat.markup
+    root = new_project(tmp_path / "p")
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    memo_file, journal = cache_folder(root) / "memo", cache_folder(root) / "memo-journal"
+    converted: list[str] = []
+    real = constat.markup._raw_html
+    monkeypatch.setattr(constat.markup, "_raw_html", lambda text: converted.append(text) or real(text))
+
+    def edit_and_build(verdict: str) -> None:
+        pipeline._IN_PROCESS.clear()  # a new process: the memo is read from disk
+        data = read_yaml(claim)
+        data["verdict"] = verdict
+        write_yaml(claim, data)
+        converted.clear()
+        assert_same_as_clean(root, clean_builds, f" (verdict {verdict!r})")
+        assert converted == [verdict], "only the edited verdict is converted"
+
+    def nothing_converted_by_a_new_process() -> None:
+        pipeline._IN_PROCESS.clear()
+        (root / "site" / "index.html").unlink()  # something to do, with every input as it was
+        converted.clear()
+        assert_same_as_clean(root, clean_builds, " (memo read back)")
+        assert converted == [], "every conversion is found in the memo"
+
+    assert not build(Project.at(root)).failed
+    written = memo_file.stat().st_mtime_ns, memo_file.stat().st_ino
+    edit_and_build("Aucun décompte **public** ne permet de le vérifier.")
+    assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) == written, "the tables are not rewritten"
+    assert journal.is_file(), "the new entries are journaled"
+    nothing_converted_by_a_new_process()
+    edit_and_build("Aucun décompte *public* ne le permet.")  # the mini dossier is small: a fifth already
+    assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) != written, "the tables are written whole"
+    assert not journal.exists(), "the journal is folded into them"
+    nothing_converted_by_a_new_process()
