@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from constat.french import slugify
@@ -163,7 +164,7 @@ class Claim:
     digest: str = ""
     """Hash of everything the claim is made of: its path and file, its article's, and the scale of verdicts."""
 
-    @property
+    @cached_property
     def permalink(self) -> str:
         return f"/affirmations/{self.article.slug}/{self.slug}/"
 
@@ -172,7 +173,7 @@ class Claim:
         """ClaimReview's claimReviewed: the short form, or the quote itself."""
         return self.short_claim or " ".join(self.quote.split())
 
-    @property
+    @cached_property
     def updated_on(self) -> date:
         """The last time the page changed in substance: the review or the newest correction."""
         return max([self.reviewed_on, *(c.date for c in self.corrections)])

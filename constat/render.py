@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing
+import pickle
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -127,7 +129,7 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
         """What a page is made of: the templates it uses, the site, the scale, its path and context."""
         if page.template not in bases:
             bases[page.template] = digest(f"{used.digest(page.template)} {site_data}")
-        return digest(f"{bases[page.template]}\n{page.path}\n{page.template}\n{fingerprint(page.context)}")
+        return digest(f"{bases[page.template]}\n{page.path}\n{page.template}\n".encode() + fingerprint(page.context))
 
     out = Rendered()
 
@@ -240,29 +242,41 @@ _GLOBAL_TEMPLATES = {"card": "partials/claim-card.html", "passages": "partials/b
 """Template functions (make_environment) that render a partial: a template calling one uses it."""
 
 
-def fingerprint(value: Any) -> str:
-    """A text that changes whenever ``value`` changes, short for the big model objects.
+def fingerprint(value: Any) -> bytes:
+    """Bytes that change whenever ``value`` changes, short for the big model objects.
 
     Claims, articles and the dossier stand for themselves by their digest (a hash of the files
-    they come from); everything else a page context holds is small and written out in full.
-    A type it does not know is an error, so that a new kind of context is a decision, not a stale page.
+    they come from); everything else a page context holds is small and written out in full, by
+    pickle without its memo (so the bytes depend on the values only, never on which objects are
+    shared). A type it does not know is an error, so that a new kind of context is a decision,
+    not a stale page.
     """
-    kind = type(value)
-    if kind is Claim or kind is Article or kind is Dossier:
-        return f"{kind.__name__}:{value.digest}"
-    if kind in (str, Markup, int, float, bool, type(None), date):
-        return repr(value)
-    if kind is tuple or kind is list:
-        return "(" + ",".join(map(fingerprint, value)) + ")"
-    if kind is dict:
-        return "{" + ",".join(f"{k!r}:{fingerprint(v)}" for k, v in value.items()) + "}"
-    if kind in _SMALL:
-        return repr(value)
-    raise TypeError(f"page context holds a {kind.__name__}: teach render.fingerprint how to key it")
+    out = _FINGERPRINTER.out
+    out.seek(0)
+    out.truncate()
+    _FINGERPRINTER.dump(value)
+    return out.getvalue()
+
+
+class _Fingerprinter(pickle.Pickler):
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+        super().__init__(self.out, protocol=5)
+        self.fast = True  # no memo: equal values give equal bytes
+
+    def persistent_id(self, obj: Any) -> str | None:
+        kind = type(obj)
+        if kind is Claim or kind is Article or kind is Dossier:
+            return f"{kind.__name__}:{obj.digest}"
+        if kind in _PLAIN or (kind is type and obj in _PLAIN):  # a class, written by its name
+            return None
+        raise TypeError(f"page context holds a {kind.__name__}: teach render.fingerprint how to key it")
 
 
 _SMALL = (Status, Speaker, Tag, Correction, Site)
-"""Model objects that are small and hold no claim or article: their repr is their fingerprint."""
+"""Model objects that are small and hold no claim or article: written out in full."""
+_PLAIN = frozenset({str, Markup, bytes, int, float, bool, type(None), date, tuple, list, dict, *_SMALL})
+_FINGERPRINTER = _Fingerprinter()
 
 
 PARALLEL_FROM = 400

@@ -49,3 +49,23 @@ def test_indexes_group_claims_by_status_speaker_and_tag(dossier: Dossier) -> Non
     assert [c.slug for c in dossier.claims_by_tag["budget"]] == ["budget-hausse-12", "emplois-300", "deficit-moitie"]
     assert "trompeur" not in dossier.claims_by_status
     assert [s.key for s in dossier.statuses][:2] == ["vrai", "plutot-vrai"]
+
+
+def test_a_page_key_depends_on_values_not_on_which_objects_are_shared(dossier: Dossier) -> None:
+    # Page keys decide what is rendered again: equal contexts built from distinct objects must
+    # key alike (or every build re-renders everything), and any change must change the key.
+    from markupsafe import Markup
+
+    from constat.render import fingerprint
+    claim = dossier.claims[0]
+    title = "Titre : « un »"
+    shared = {"a": title, "b": title, "claim": claim, "when": date(2015, 11, 17)}
+    distinct = {"a": "".join(["Titre : ", "« un »"]), "b": "".join(["Titre", " : « un »"]), "claim": claim,
+                "when": date(2015, 11, 17)}
+    assert fingerprint(shared) == fingerprint(distinct)
+    assert fingerprint({**shared, "b": "Titre : « deux »"}) != fingerprint(shared)
+    assert fingerprint({**shared, "claim": dossier.claims[1]}) != fingerprint(shared)
+    assert fingerprint({**shared, "a": Markup(title)}) != fingerprint(shared), "markup is not text"
+    assert fingerprint([1, 2]) != fingerprint((1, 2))
+    with pytest.raises(TypeError, match="teach render.fingerprint"):
+        fingerprint({"page": object()})
