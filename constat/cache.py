@@ -6,7 +6,8 @@ rows; ``memo-journal`` the entries computed since it was written whole (see save
 ``state`` is what the previous build read and wrote: the hash of every input, the problems it
 reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
 
-Both are keyed by content, never by modification time (a git checkout changes every mtime), and
+Both are keyed by content, never by modification time alone (a git checkout changes every mtime;
+see pipeline.quick_inputs for when a file is not read again), and
 both start with a header naming the version of the code and libraries that wrote them and a
 checksum of their payload: a file written by another version, cut short or damaged is ignored, never
 trusted, and the build then does the work again. The cache is local state, as trusted as

@@ -391,9 +391,10 @@ def pages(dossier: Dossier) -> Iterator[Page]:
         yield _page(_index(article.permalink), "article.html", article.title, article.permalink,
                     [home, articles], article.summary, changed, "article", article=article, claims=claims)
     claims_crumb = ("Affirmations", "/affirmations/")
-    yield _page(_index("/affirmations/"), "claims.html", "Toutes les affirmations", "/affirmations/", [home],
-                f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", newest,
-                dossier=dossier)
+    for page in _paged("claims.html", "Toutes les affirmations", "/affirmations/", [home],
+                       f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", dossier.claims):
+        page.context["groups"] = _by_article(page.context.pop("claims"))
+        yield page
     for claim in dossier.claims:
         title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
         crumbs = [home, claims_crumb, (claim.article.title, claim.article.permalink)]
@@ -405,26 +406,63 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                 "Les affirmations classées par verdict.", newest, dossier=dossier)
     for status in dossier.statuses:
         listed = dossier.claims_by_status.get(status.key, ())
-        yield _page(_index(status.permalink), "listing.html", f"Verdict : {status.label}", status.permalink,
-                    [home, verdicts], f"{len(listed)} affirmation(s) évaluée(s) « {status.label} ».",
-                    _newest(listed) or newest, claims=listed, status=status, speaker=None, heading=status.label)
+        yield from _paged("listing.html", f"Verdict : {status.label}", status.permalink, [home, verdicts],
+                          f"{len(listed)} affirmation(s) évaluée(s) « {status.label} ».", listed,
+                          newest=newest, status=status, speaker=None, heading=status.label)
     people = ("Personnes", "/personnes/")
     yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
                 "Les auteurs des affirmations vérifiées.", newest, dossier=dossier)
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
-        yield _page(_index(speaker.permalink), "listing.html", speaker.name, speaker.permalink, [home, people],
-                    f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", _newest(listed),
-                    claims=listed, status=None, speaker=speaker, heading=speaker.name,
-                    tally=_tally(dossier, listed))
+        yield from _paged("listing.html", speaker.name, speaker.permalink, [home, people],
+                          f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", listed,
+                          status=None, speaker=speaker, heading=speaker.name, tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
     yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
                 "Les affirmations vérifiées, par thème.", newest, dossier=dossier)
     for tag in dossier.tags:
         listed = dossier.claims_by_tag[tag.slug]
-        yield _page(_index(tag.permalink), "listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
-                    f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", _newest(listed),
-                    claims=listed, status=None, speaker=None, heading=tag.label)
+        yield from _paged("listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
+                          f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", listed,
+                          status=None, speaker=None, heading=tag.label)
+
+
+LISTED_PER_PAGE = 40
+"""Claims per page of a list (all claims, a verdict, a person, a theme): some 35 KB of cards, so
+that a list of thousands stays a page a phone loads at once, and an edit re-renders one page of it."""
+PAGER_REACH = 2
+"""Pages linked on either side of the current one; the first and the last are always linked."""
+
+
+def _paged(template: str, title: str, permalink: str, crumbs: list[tuple[str, str]], description: str,
+           claims: tuple[Claim, ...], newest: date | None = None, **context: Any) -> Iterator[Page]:
+    """The pages of one list of claims: ``permalink`` first, then ``permalink``page/2/ and on."""
+    slices = [claims[i:i + LISTED_PER_PAGE] for i in range(0, len(claims), LISTED_PER_PAGE)] or [()]
+    total = len(slices)
+
+    def link(n: int) -> str:
+        return permalink if n == 1 else f"{permalink}page/{n}/"
+
+    for n, listed in enumerate(slices, 1):
+        pager = None
+        if total > 1:
+            shown = sorted({1, total, *range(max(1, n - PAGER_REACH), min(total, n + PAGER_REACH) + 1)})
+            pager = {"current": n, "total": total, "previous": link(n - 1) if n > 1 else None,
+                     "next": link(n + 1) if n < total else None, "pages": [(k, link(k)) for k in shown]}
+        here = title if n == 1 else f"{title}, page {n} sur {total}"
+        trail = crumbs if n == 1 else [*crumbs, (title, permalink)]
+        yield _page(_index(link(n)), template, here, link(n), trail, description, _newest(listed) or newest,
+                    claims=listed, pager=pager, **context)
+
+
+def _by_article(claims: tuple[Claim, ...]) -> list[tuple[Article, tuple[Claim, ...]]]:
+    """Consecutive claims of the same article, grouped (claims come by article, in reading order)."""
+    groups: list[tuple[Article, list[Claim]]] = []
+    for claim in claims:
+        if not groups or groups[-1][0] is not claim.article:
+            groups.append((claim.article, []))
+        groups[-1][1].append(claim)
+    return [(article, tuple(listed)) for article, listed in groups]
 
 
 def _newest(claims: tuple[Claim, ...]) -> date | None:

@@ -113,6 +113,10 @@ def _check_slug(path: str, slug: str, kind: str, ext: str) -> list[Problem]:
 
 def _check_article(article: ArticleFile) -> list[Problem]:
     problems = _check_slug(article.path, article.slug, "article", ".md")
+    if article.slug == "page":  # /affirmations/page/2/ is the second page of the list of claims
+        problems.append(Problem(article.path, 1, 1, "reserved-slug",
+                                'the file name "page" is taken by the pages of the list of claims '
+                                "(/affirmations/page/2/): rename the article, e.g. page-accueil.md"))
     problems += check_schema(article.front, "article")
     problems += _check_urls(article.front)
     _date(article.front, ("published",), problems)

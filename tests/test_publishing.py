@@ -184,3 +184,53 @@ def test_pages_stay_within_their_budgets(site: Path) -> None:
             assert 'type="module"' in script or " defer" in script or " async" in script, (page, script)
         assert not re.search(r'(src|href)="(https?:)?//(?!verif\.example)', html.split("<main", 1)[0]), \
             "no asset comes from another host"
+
+
+@pytest.fixture(scope="module")
+def long_lists(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mini dossier with 92 more claims by one person, on one verdict and one theme."""
+    import shutil
+    root = tmp_path_factory.mktemp("long") / "project"
+    shutil.copytree(MINI, root)
+    source = (root / "claims/budget-regional/budget-hausse-12.yaml").read_text(encoding="utf-8")
+    for n in range(92):
+        (root / f"claims/budget-regional/copie-{n:03d}.yaml").write_text(
+            source.replace("summary: Le budget", f"summary: Copie {n}, le budget"), encoding="utf-8")
+    assert cli("build", "--root", str(root)).code == 0
+    return root / "site"
+
+
+BASE = "/dossier/"  # the mini dossier's base path
+
+
+def listed_claims(page: str) -> list[str]:
+    return re.findall(rf'<li class="card">.*?<a href="{BASE}(affirmations/[^"]+/)"', page, re.DOTALL)
+
+
+@pytest.mark.parametrize("first", ["affirmations/", "verdicts/exagere/", "personnes/paul-temoin/", "themes/budget/"])
+def test_long_lists_are_paged_and_every_claim_is_on_exactly_one_page(long_lists: Path, first: str) -> None:
+    from constat.render import LISTED_PER_PAGE
+    everything = {p.parent.relative_to(long_lists).as_posix() for p in long_lists.glob("affirmations/*/*/index.html")
+                  if p.parent.parent.name != "page"}
+    pages = [(long_lists / first / "index.html").read_text(encoding="utf-8")]
+    while (following := re.search(rf'<a href="{BASE}([^"]+)" rel="next">Page suivante</a>', pages[-1])) is not None:
+        pages.append((long_lists / following.group(1) / "index.html").read_text(encoding="utf-8"))
+        assert len(pages) < 10, "the next links end"
+    total = len(pages)
+    assert total == 3, "92 copies and their few siblings: three pages"
+    listed = [claim for page in pages for claim in listed_claims(page)]
+    assert len(listed) == len(set(listed)), "no claim is listed twice"
+    assert all(len(listed_claims(page)) <= LISTED_PER_PAGE for page in pages)
+    if first == "affirmations/":
+        assert {c.strip("/") for c in listed} == everything, "every claim is on one of the pages"
+    else:
+        assert len(listed) >= 92
+    for n, page in enumerate(pages, 1):
+        here = f"{BASE}{first}" if n == 1 else f"{BASE}{first}page/{n}/"
+        assert f'<link rel="canonical" href="https://verif.example{here}">' in page
+        assert f"<p>Page {n} sur {total}</p>" in page
+        assert f'href="{here}" aria-current="page">{n}</a>' in page
+        assert ('rel="prev"' in page) == (n > 1) and ('rel="next"' in page) == (n < total)
+        if n > 1:
+            assert f", page {n} sur {total} · " in page, "the title says which page"
+    assert not (long_lists / first / "page/1").exists(), "page 1 is the list's own address"

@@ -81,7 +81,8 @@ class BuiltSite:
         return sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*.html"))
 
     def claim_pages(self) -> list[str]:
-        return sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("affirmations/*/*/index.html"))
+        return sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("affirmations/*/*/index.html")
+                      if p.parent.parent.name != "page")  # affirmations/page/2/: the list's second page
 
     def claim_source(self, page: str) -> dict[str, Any]:
         """The claim file a claim page comes from: affirmations/<article>/<claim>/ <- claims/<article>/<claim>.yaml."""
