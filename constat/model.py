@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from constat.french import slugify
-from constat.load import Inputs
+from constat.load import ClaimFile, Inputs
 from constat.markup import inline_markdown, markdown_to_html, quote_position
 from constat.memo import digest
 
@@ -223,15 +223,9 @@ def build_model(inputs: Inputs) -> Dossier:
     bodies = {a.slug: a.body for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
     tags: dict[str, Tag] = {}
-    claims = []
-    for f in inputs.claims:
-        data = f.doc.data
-        speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
-        claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
-        position = quote_position(bodies[f.article_slug], data["quote"])
-        article = by_slug[f.article_slug]
-        claims.append(_claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags,
-                             position or 0, digest(f"{f.path} {f.doc.sha} {article.digest} {inputs.statuses.sha}")))
+    claims = [claim_model(f, by_slug[f.article_slug], bodies[f.article_slug], by_key, inputs.statuses.sha,
+                          speakers, tags)
+              for f in inputs.claims]
     order = {a.slug: n for n, a in enumerate(articles)}
     claims.sort(key=lambda c: (order[c.article.slug], c.position, c.slug))
     return Dossier(
@@ -244,6 +238,18 @@ def build_model(inputs: Inputs) -> Dossier:
         claims_by_tag=_group(claims, lambda c: [t.slug for t in c.tags]),
         digest=inputs_digest(inputs),
     )
+
+
+def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Status], statuses_sha: str,
+                speakers: dict[str, Speaker], tags: dict[str, Tag]) -> Claim:
+    """One claim of a valid project, given its article (and the Markdown of its body), the scale
+    of verdicts and the speakers and tags met so far (shared, so that each is one object)."""
+    data = f.doc.data
+    speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
+    claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
+    position = quote_position(body, data["quote"])
+    return _claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags, position or 0,
+                  digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}"))
 
 
 def inputs_digest(inputs: Inputs) -> str:

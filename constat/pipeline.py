@@ -16,6 +16,7 @@ from constat.write import WriteReport, recover
 if TYPE_CHECKING:
     from constat.cache import State
     from constat.load import Inputs
+    from constat.model import Dossier
     from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,9 @@ class Report:
     strict: bool = False
     search_pending: bool = False
     """The pages changed but the search index was left as it was (``search_later``): build again to index."""
+    model: tuple[Inputs, Dossier] | None = field(default=None, repr=False, compare=False)
+    """What the pages were rendered from, when this build rendered them (the preview's first look
+    at the next edit starts from it: constat/preview.py)."""
 
     @property
     def errors(self) -> int:
@@ -194,6 +198,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     written = publish_site(rendered.files, project.out, keep=keep, site=state.site, back=state.back,
                            verified=verified)
     report.written = written.report
+    report.model = (inputs, dossier)
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back
     state.indexed, state.search, state.search_files = indexed, search_key, search_files

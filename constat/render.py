@@ -119,9 +119,7 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     output folder: a file whose key is unchanged is not rendered again (it is in ``kept``).
     """
     previous = previous or {}
-    env = make_environment(templates, dossier)
-    used = TemplateDigests(env)
-    env.globals["card"] = _cards(env, digest(f"{used.digest('partials/claim-card.html')} {dossier.site!r}"))
+    env, used = _environment(dossier, templates)
     site_data = f"{dossier.site!r} {dossier.statuses!r}"
     bases: dict[str, str] = {}
 
@@ -173,6 +171,19 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
             data = asset.read_bytes()
             add("static/" + asset.relative_to(static).as_posix(), digest(data), partial(bytes, data))
     return out
+
+
+def _environment(dossier: Dossier, templates: Path) -> tuple[jinja2.Environment, TemplateDigests]:
+    env = make_environment(templates, dossier)
+    used = TemplateDigests(env)
+    env.globals["card"] = _cards(env, digest(f"{used.digest('partials/claim-card.html')} {dossier.site!r}"))
+    return env, used
+
+
+def render_now(dossier: Dossier, templates: Path, pages: list[Page]) -> dict[str, bytes]:
+    """Some pages, rendered as render_site renders them (the preview's first look at an edit)."""
+    env, _ = _environment(dossier, templates)
+    return {page.path: _render_bytes(env, page) for page in pages}
 
 
 class TemplateDigests:
@@ -390,17 +401,12 @@ def pages(dossier: Dossier) -> Iterator[Page]:
         changed = max((c.updated_on for c in claims), default=article.published)
         yield _page(_index(article.permalink), "article.html", article.title, article.permalink,
                     [home, articles], article.summary, changed, "article", article=article, claims=claims)
-    claims_crumb = ("Affirmations", "/affirmations/")
     for page in _paged("claims.html", "Toutes les affirmations", "/affirmations/", [home],
                        f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", dossier.claims):
         page.context["groups"] = _by_article(page.context.pop("claims"))
         yield page
     for claim in dossier.claims:
-        title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
-        crumbs = [home, claims_crumb, (claim.article.title, claim.article.permalink)]
-        page = _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
-                     f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim)
-        yield replace(page, derived=partial(_claim_review_json, claim, site))
+        yield claim_page(claim, site)
     verdicts = ("Verdicts", "/verdicts/")
     yield _page(_index("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
                 "Les affirmations classées par verdict.", newest, dossier=dossier)
@@ -463,6 +469,15 @@ def _by_article(claims: tuple[Claim, ...]) -> list[tuple[Article, tuple[Claim, .
             groups.append((claim.article, []))
         groups[-1][1].append(claim)
     return [(article, tuple(listed)) for article, listed in groups]
+
+
+def claim_page(claim: Claim, site: Site) -> Page:
+    """A claim's own page."""
+    title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
+    crumbs = [("Accueil", "/"), ("Affirmations", "/affirmations/"), (claim.article.title, claim.article.permalink)]
+    page = _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
+                 f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim)
+    return replace(page, derived=partial(_claim_review_json, claim, site))
 
 
 def _newest(claims: tuple[Claim, ...]) -> date | None:

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from constat import preview
+from constat.load import Inputs
+from constat.model import Dossier
 from constat.pipeline import Project, Report, build
 from constat.problems import Problem, Severity
 
@@ -45,15 +48,45 @@ class BuildState:
     changed: threading.Condition = field(default_factory=threading.Condition)
     building: threading.Lock = field(default_factory=threading.Lock)
     """Held through a build and its recording: a page and the error panel over it always agree."""
+    model: tuple[Inputs, Dossier] | None = None
+    """What site/ was last built from: the first look at the next edit starts from it."""
+    first: dict[str, bytes] = field(default_factory=dict)
+    """Pages of the edited claims rendered ahead of the build (constat/preview.py), served until
+    the build has published: output path → bytes."""
 
     def record(self, report: Report | None, error: str | None = None) -> None:
         with self.changed:
             self.generation += 1
+            self.first = {}
+            if report is not None and report.model is not None:
+                self.model = report.model
             self.problems = list(report.problems) if report else []
             self.failed = error is not None or (report is not None and report.failed)
             if error:
                 self.problems.append(Problem("build", 1, 1, "internal", error))
             self.changed.notify_all()
+
+    def show_first(self, pages: dict[str, bytes]) -> None:
+        with self.changed:
+            self.generation += 1
+            self.first = pages
+            self.changed.notify_all()
+
+
+def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any, str]],
+               say: Callable[[str], None]) -> None:
+    """Show the pages of edited claims before the build (constat/preview.py), when it can."""
+    from watchfiles import Change
+
+    if state.failed or state.model is None or any(change == Change.deleted for change, _ in changes):
+        return
+    try:
+        pages = preview.first_look(project.root, project.templates, state.model, (Path(p) for _, p in changes))
+    except Exception:  # the build that follows reports whatever this met
+        return
+    if pages:
+        state.show_first(pages)
+        say(f"first look: {', '.join(sorted(pages))}; the build follows")
 
 
 def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, search_later: bool = True) -> bool:
@@ -137,6 +170,10 @@ class PreviewHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", path + "/")
             self.end_headers()
             return
+        first = server.state.first.get(_output_path(server.base_path, path))
+        if first is not None and not server.state.failed:  # the edited claim's page, ahead of the build
+            self._send(200, "text/html", self._decorate(first), head_only=head_only)
+            return
         status = 200
         if target is None:
             status, target = 404, server.out / "404.html"
@@ -145,6 +182,9 @@ class PreviewHandler(http.server.BaseHTTPRequestHandler):
             body = target.read_bytes() if target.is_file() else b"Not found"
             if kind == "text/html":
                 body = self._decorate(body)
+        self._send(status, kind, body, head_only=head_only)
+
+    def _send(self, status: int, kind: str, body: bytes, *, head_only: bool) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind + ("; charset=utf-8" if kind.startswith("text/") else ""))
         self.send_header("Content-Length", str(len(body)))
@@ -193,6 +233,14 @@ class PreviewServer(http.server.ThreadingHTTPServer):
         self.stopping = threading.Event()
 
 
+def _output_path(base_path: str, path: str) -> str:
+    """The file under site/ a request path names when it names a page folder ("" otherwise)."""
+    path = unquote(path)
+    if not path.startswith(base_path) or not path.endswith("/"):
+        return ""
+    return path[len(base_path):] + "index.html"
+
+
 def watch_paths(root: Path) -> list[Path]:
     return [root / name for name in WATCHED if (root / name).exists()]
 
@@ -203,7 +251,7 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     from watchfiles import watch  # only the preview needs a watcher
 
     stop = stop or threading.Event()
-    saves: queue.Queue[object] = queue.Queue()
+    saves: queue.Queue[set[tuple[Any, str]]] = queue.Queue()
 
     def watcher() -> None:
         for changes in watch(*watch_paths(project.root), stop_event=stop, debounce=200, step=50):
@@ -222,13 +270,14 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     try:
         while not stop.is_set():
             try:
-                saves.get(timeout=0.5)
+                changes = set(saves.get(timeout=0.5))
             except queue.Empty:
                 if pending:  # idle: now bring the search index up to date
                     pending = rebuild(project, state, say, search_later=False)
                 continue
             while not saves.empty():  # a burst of saves makes one rebuild
-                saves.get_nowait()
+                changes |= set(saves.get_nowait())
+            first_look(project, state, changes, say)
             pending = rebuild(project, state, say)
     except KeyboardInterrupt:
         pass

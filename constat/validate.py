@@ -65,7 +65,7 @@ def validate(inputs: Inputs) -> list[Problem]:
     for claim in inputs.claims:
         source = articles.get(claim.article_slug) if claim.article_slug not in unsafe else None
         problems += check_alone(claim)
-        problems += _check_claim_against(claim, rated, source)
+        problems += check_claim_against(claim, rated, source)
     problems += _check_shared_pages(inputs.claims)
     return problems
 
@@ -80,6 +80,11 @@ def check_alone(item: ClaimFile | ArticleFile) -> list[Problem]:
 def _alone(kind: str, doc: Document, check: Callable[[], list[Problem]]) -> list[Problem]:
     """The problems of one file in itself, computed once per content."""
     return current().get("checks", (kind, doc.path, doc.sha), check)
+
+
+def rated_statuses(doc: Document) -> dict[str, Status] | None:
+    """The scale of verdicts by key, as check_claim_against needs it (None when statuses.yaml is not sound)."""
+    return _check_statuses(doc, [])
 
 
 def _check_statuses(doc: Document | None, problems: list[Problem]) -> dict[str, Status] | None:
@@ -149,7 +154,7 @@ def _check_claim_alone(claim: ClaimFile) -> list[Problem]:
     return problems
 
 
-def _check_claim_against(claim: ClaimFile, rated: dict[str, Status] | None,
+def check_claim_against(claim: ClaimFile, rated: dict[str, Status] | None,
                          article: ArticleFile | None) -> list[Problem]:
     """What is wrong with a claim given the scale of verdicts and its article."""
     doc = claim.doc

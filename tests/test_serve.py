@@ -44,6 +44,13 @@ class Preview:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared in {path}; last body starts {body[:300]!r}")
 
+    def wait_for_site(self, file: str, text: str, timeout: float = 20) -> None:
+        """Until the build has published ``text`` in site/ (the preview may show a page before)."""
+        deadline = time.monotonic() + timeout
+        while text not in (self.root / "site" / file).read_text(encoding="utf-8"):
+            assert time.monotonic() < deadline, f"{text!r} never reached site/{file}"
+            time.sleep(0.1)
+
 
 @pytest.fixture
 def preview(tmp_path: Path) -> Iterator[Preview]:
@@ -86,6 +93,7 @@ def test_a_save_rebuilds_and_an_error_shows_over_the_last_good_site(preview: Pre
     claim.write_text(claim.read_text(encoding="utf-8").replace(
         "Aucun décompte public", "Aucun décompte officiel"), encoding="utf-8")
     preview.wait_for(page, "Aucun décompte officiel")
+    preview.wait_for_site("affirmations/budget-regional/emplois-300/index.html", "Aucun décompte officiel")
     good = tree(preview.root / "site")
     claim.write_text(claim.read_text(encoding="utf-8").replace("status: inverifiable", "status: fause"),
                      encoding="utf-8")
@@ -145,3 +153,58 @@ def test_resolve_follows_no_link_out_of_the_site(tmp_path: Path) -> None:
     assert resolve(out, "/", "/leak.txt") is None
     assert resolve(out, "/", "/a/../../secret.txt") is None
     assert resolve(out, "/base/", "/a/") is None
+
+
+SLOW_BUILDS = """
+import sys, time
+import constat.serve
+from constat.cli import main
+real, builds = constat.serve.build, []
+def slow(*args, **kwargs):
+    builds.append(1)
+    if len(builds) > 1:
+        time.sleep(4)  # every build after the first: as slow as a large dossier's
+    return real(*args, **kwargs)
+constat.serve.build = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_page(tmp_path: Path) -> None:
+    # At 10,000 claims the build after a save takes seconds: the page of the edited claim is
+    # rendered alone first and served from memory, never written to site/, until the build has
+    # published; a change that does not pass its checks waits for the build and its error panel.
+    root = copy_project(MINI, tmp_path / "p")
+    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILDS, "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None
+    try:
+        port = 0
+        while not port:
+            line = process.stdout.readline()
+            assert line, "the preview started"
+            if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
+                port = int(found[1])
+        preview = Preview(root, port, "/dossier/", process)
+        claim = root / "claims/budget-regional/emplois-300.yaml"
+        page, file = "/dossier/affirmations/budget-regional/emplois-300/", "affirmations/budget-regional/emplois-300/index.html"
+        claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte public", "Aucun décompte officiel"),
+                         encoding="utf-8")
+        saved = time.monotonic()
+        first = preview.wait_for(page, "Aucun décompte officiel", timeout=3.5)
+        assert time.monotonic() - saved < 3.5
+        assert "Aucun décompte officiel" not in (root / "site" / file).read_text(encoding="utf-8"), \
+            "served ahead of the build, from memory: site/ is the build's alone"
+        preview.wait_for_site(file, "Aucun décompte officiel")
+        _, built, _ = preview.get(page)
+        assert built == first, "the first look is the page the build then publishes"
+
+        claim.write_text(claim.read_text(encoding="utf-8").replace("status: inverifiable", "status: fause"),
+                         encoding="utf-8")
+        time.sleep(2)  # the build is still asleep: a claim with a problem gets no first look
+        _, body, _ = preview.get(page)
+        assert 'role="alert"' in body and "Aucun décompte officiel" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
