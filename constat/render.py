@@ -119,7 +119,10 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     output folder: a file whose key is unchanged is not rendered again (it is in ``kept``).
     """
     previous = previous or {}
-    env, used = _environment(dossier, templates)
+    env, used, cards = _environment(dossier, templates)
+    memo = current()
+    for claim in dossier.claims:  # cards of today's claims stay in the memo, for the lists they are on
+        memo.peek("cards", (cards, claim.digest))
     site_data = f"{dossier.site!r} {dossier.statuses!r}"
     bases: dict[str, str] = {}
 
@@ -173,16 +176,18 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
     return out
 
 
-def _environment(dossier: Dossier, templates: Path) -> tuple[jinja2.Environment, TemplateDigests]:
+def _environment(dossier: Dossier, templates: Path) -> tuple[jinja2.Environment, TemplateDigests, str]:
+    """The environment pages are rendered in, the templates' digests, and the key of the cards."""
     env = make_environment(templates, dossier)
     used = TemplateDigests(env)
-    env.globals["card"] = _cards(env, digest(f"{used.digest('partials/claim-card.html')} {dossier.site!r}"))
-    return env, used
+    cards = digest(f"{used.digest('partials/claim-card.html')} {dossier.site!r}")
+    env.globals["card"] = _cards(env, cards)
+    return env, used, cards
 
 
 def render_now(dossier: Dossier, templates: Path, pages: list[Page]) -> dict[str, bytes]:
     """Some pages, rendered as render_site renders them (the preview's first look at an edit)."""
-    env, _ = _environment(dossier, templates)
+    env, _, _ = _environment(dossier, templates)
     return {page.path: _render_bytes(env, page) for page in pages}
 
 
