@@ -188,7 +188,8 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
                 port = int(found[1])
         preview = Preview(root, port, "/dossier/", process)
         claim = root / "claims/budget-regional/emplois-300.yaml"
-        page, file = "/dossier/affirmations/budget-regional/emplois-300/", "affirmations/budget-regional/emplois-300/index.html"
+        file = "affirmations/budget-regional/emplois-300/index.html"
+        page = "/dossier/" + file.removesuffix("index.html")
         claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte public", "Aucun décompte officiel"),
                          encoding="utf-8")
         saved = time.monotonic()
