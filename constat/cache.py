@@ -6,11 +6,11 @@ rows; ``memo-journal`` the entries computed since it was written whole (see save
 ``state`` is what the previous build read and wrote: the hash of every input, the problems it
 reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
 
-Both are keyed by content, never by modification time alone (a git checkout changes every mtime;
-see pipeline.quick_inputs for when a file is not read again), and
-both start with a header naming the version of the code and libraries that wrote them and a
-checksum of their payload: a file written by another version, cut short or damaged is ignored, never
-trusted, and the build then does the work again. The cache is local state, as trusted as
+Both are keyed by content, never by modification time alone (a git checkout changes every
+mtime; see pipeline.quick_inputs for when a file is not read again), and both start with a
+header naming the version of the code and libraries that wrote them and a checksum of their
+payload: a file written by another version, cut short or damaged is ignored, never trusted,
+and the build then does the work again. The cache is local state, as trusted as
 ``.venv``: it is never committed (``.gitignore``) and must not be restored from an untrusted source.
 """
 
@@ -128,10 +128,8 @@ def _checksum(payload: bytes) -> bytes:
     return f"{zlib.crc32(payload):08x}{zlib.adler32(payload):08x}".encode()
 
 
-def write(out: Path, name: str, value: Any) -> str:
-    """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
-
-    Returns the file's checksum ("" when it could not be written)."""
+def write(out: Path, name: str, value: Any) -> None:
+    """Replace one cache file whole (written aside, then renamed), or leave the cache without it."""
     where = folder(out)
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     check = _checksum(payload)
@@ -144,8 +142,7 @@ def write(out: Path, name: str, value: Any) -> str:
             f.write(_MAGIC + code_version().encode() + b"\n" + check + payload)
         os.replace(tmp, where / name)
     except OSError:
-        return ""  # a cache that cannot be written only costs time
-    return check.decode()
+        pass  # a cache that cannot be written only costs time
 
 
 _COMPACT_AT = 0.2
