@@ -89,7 +89,7 @@ def _memo_for(out: Path) -> Memo | None:
 
 
 def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False,
-          fresh: bool = False) -> Report:
+          fresh: bool = False, model: bool = False) -> Report:
     """Check, then (only if the inputs are sound) render the site and publish it.
 
     Incremental: what the previous build did is in the cache beside the output folder
@@ -104,15 +104,18 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     ``save_memo=False`` keeps the memo in this process only (the preview's rebuilds).
     ``fresh`` ignores the cache (the memo, the keys and the manifests): everything is done again
     and every existing file is read to be compared, as if there had never been a build before.
+    ``model``: when there is nothing to do, still load and model the inputs, for ``report.model``
+    (the preview starts on a site already built, and its first look at an edit needs the model).
     """
     from constat import cache
 
     _refuse_unsafe_output(project)
     with cache.locked(project.out):  # one build at a time per output folder (the preview and a build)
-        return _build(project, strict, save_memo, search_later, fresh)
+        return _build(project, strict, save_memo, search_later, fresh, model)
 
 
-def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool) -> Report:
+def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,
+           want_model: bool) -> Report:
     from constat import cache
 
     out = project.out
@@ -121,7 +124,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     verified = state.site.verified(out) if state.site is not None else ({}, False)
-    if state.inputs == inputs_hash and verified[1]:
+    nothing_to_do = state.inputs == inputs_hash and verified[1]
+    if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
 
     from constat.load import load_project, remember_contents
@@ -138,13 +142,18 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     finally:
         remember_contents({})
     report = Report(sort_problems(validate(inputs)), strict=strict)
-    if not report.failed:
+    if nothing_to_do:  # site/ is what these inputs give: only the model was wanted
+        from constat.model import build_model
+        report = Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict,
+                        model=(inputs, build_model(inputs)))
+        memo.keep_previous()
+    elif not report.failed:
         _render_and_publish(project, inputs, report, state, verified, search_later)
     if report.written is None:
         memo.keep_previous()  # stopped before rendering: the converted Markdown and cards still serve
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo
-    if report.written is not None:
+    if report.written is not None and not nothing_to_do:
         # Inputs recorded only once the index is up to date: the next build then has nothing to do.
         state.inputs = "" if report.search_pending else inputs_hash
         state.seen, state.seen_at = seen, seen_at

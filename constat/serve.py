@@ -93,7 +93,8 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
     """Build; True when the search index still has to be brought up to date (see pipeline.build)."""
     with state.building:
         try:
-            report = build(project, strict=False, save_memo=False, search_later=search_later)
+            report = build(project, strict=False, save_memo=False, search_later=search_later,
+                           model=state.model is None)  # a site already built: the first look needs its model
         except Exception as exc:  # the preview must survive anything and say what happened
             state.record(None, f"{type(exc).__name__}: {exc}")
             say(f"build failed: {exc}")

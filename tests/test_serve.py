@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from constat.serve import resolve
-from tests.helpers import MINI, REPO, copy_project, tree
+from tests.helpers import MINI, REPO, cli, copy_project, tree
 
 
 @dataclass
@@ -175,6 +175,7 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
     # rendered alone first and served from memory, never written to site/, until the build has
     # published; a change that does not pass its checks waits for the build and its error panel.
     root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0  # as an editor starts it: on a site already built
     process = subprocess.Popen([sys.executable, "-c", SLOW_BUILDS, "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
