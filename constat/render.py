@@ -381,7 +381,8 @@ def pages(dossier: Dossier) -> Iterator[Page]:
     site = dossier.site
     newest = max((c.updated_on for c in dossier.claims), default=None)
     home = ("Accueil", "/")
-    yield _page("index.html", "home.html", site.title, "/", [], site.description, newest, dossier=dossier)
+    yield _page("index.html", "home.html", site.title, "/", [], site.description, newest, dossier=dossier,
+                articles=_with_counts(dossier, dossier.articles[-HOME_ARTICLES:]))
     yield _page("404.html", "404.html", "Page introuvable", "/404.html", [home],
                 "Cette page n'existe pas ou a changé d'adresse.", None)
     yield _page(_index("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
@@ -398,9 +399,9 @@ def pages(dossier: Dossier) -> Iterator[Page]:
                 "Toutes les affirmations vérifiées en JSON et en CSV, avec la description des colonnes.", newest,
                 columns=CSV_COLUMNS)
     articles = ("Articles", "/articles/")
-    yield _page(_index("/articles/"), "articles.html", "Les articles", "/articles/", [home],
-                f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.", newest,
-                dossier=dossier)
+    yield from _paged("articles.html", "Les articles", "/articles/", [home],
+                      f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.",
+                      _with_counts(dossier, dossier.articles), newest, listed_as="articles")
     for article in dossier.articles:
         claims = dossier.claims_by_article.get(article.slug, ())
         changed = max((c.updated_on for c in claims), default=article.published)
@@ -446,8 +447,10 @@ PAGER_REACH = 2
 
 
 def _paged(template: str, title: str, permalink: str, crumbs: list[tuple[str, str]], description: str,
-           claims: tuple[Claim, ...], newest: date | None = None, **context: Any) -> Iterator[Page]:
-    """The pages of one list of claims: ``permalink`` first, then ``permalink``page/2/ and on."""
+           claims: tuple[Any, ...], newest: date | None = None, *, listed_as: str = "claims",
+           **context: Any) -> Iterator[Page]:
+    """The pages of one list (of claims, or of ``listed_as``): ``permalink`` first, then
+    ``permalink``page/2/ and on, LISTED_PER_PAGE items each."""
     slices = [claims[i:i + LISTED_PER_PAGE] for i in range(0, len(claims), LISTED_PER_PAGE)] or [()]
     total = len(slices)
 
@@ -462,8 +465,20 @@ def _paged(template: str, title: str, permalink: str, crumbs: list[tuple[str, st
                      "next": link(n + 1) if n < total else None, "pages": [(k, link(k)) for k in shown]}
         here = title if n == 1 else f"{title}, page {n} sur {total}"
         trail = crumbs if n == 1 else [*crumbs, (title, permalink)]
-        yield _page(_index(link(n)), template, here, link(n), trail, description, _newest(listed) or newest,
-                    claims=listed, pager=pager, **context)
+        changed = _newest(listed) if listed_as == "claims" else None
+        page = _page(_index(link(n)), template, here, link(n), trail, description, changed or newest,
+                     pager=pager, **context)
+        page.context[listed_as] = listed
+        yield page
+
+
+HOME_ARTICLES = 10
+"""The home page lists the newest articles of the dossier, up to this many; /articles/ lists them all."""
+
+
+def _with_counts(dossier: Dossier, articles: tuple[Article, ...]) -> tuple[tuple[Article, int], ...]:
+    """Articles, each with the number of its claims (what the lists of articles show)."""
+    return tuple((a, len(dossier.claims_by_article.get(a.slug, ()))) for a in articles)
 
 
 def _by_article(claims: tuple[Claim, ...]) -> list[tuple[Article, tuple[Claim, ...]]]:

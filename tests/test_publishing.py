@@ -234,3 +234,28 @@ def test_long_lists_are_paged_and_every_claim_is_on_exactly_one_page(long_lists:
         if n > 1:
             assert f", page {n} sur {total} · " in page, "the title says which page"
     assert not (long_lists / first / "page/1").exists(), "page 1 is the list's own address"
+
+
+def test_long_lists_of_articles_are_paged_and_the_home_page_shows_the_newest(tmp_path: Path) -> None:
+    import shutil
+
+    from constat.render import HOME_ARTICLES, LISTED_PER_PAGE
+    root = tmp_path / "project"
+    shutil.copytree(MINI, root)
+    source = (root / "content/budget-regional.md").read_text(encoding="utf-8")
+    for n in range(45):  # 47 articles with the fixture's two, these the newest
+        (root / f"content/article-{n:02d}.md").write_text(
+            re.sub(r"(?m)^title: .*$", f"title: Article de test {n:02d}",
+                   re.sub(r"(?m)^published: .*$", "published: 2030-01-01", source)), encoding="utf-8")
+    assert cli("build", "--root", str(root)).code == 0
+    site = root / "site"
+    first, second = ((site / p / "index.html").read_text(encoding="utf-8") for p in ("articles", "articles/page/2"))
+    listed = [re.findall(rf'<a href="{BASE}(articles/[^"/]+/)">', page) for page in (first, second)]
+    assert [len(x) for x in listed] == [LISTED_PER_PAGE, 47 - LISTED_PER_PAGE]
+    assert len({*listed[0], *listed[1]}) == 47, "every article on one page"
+    assert 'rel="next"' in first and 'rel="prev"' in second
+    home = (site / "index.html").read_text(encoding="utf-8")
+    on_home = re.findall(rf'<li>\s*<a href="{BASE}(articles/[^"/]+/)">', home)
+    assert len(on_home) == HOME_ARTICLES
+    assert on_home == (listed[0] + listed[1])[-HOME_ARTICLES:], "the newest, in the order of /articles/"
+    assert f'<a href="{BASE}articles/">Les 47 articles</a>' in home
