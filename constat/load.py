@@ -190,10 +190,6 @@ class Entry:
     def __fspath__(self) -> str:
         return self.path
 
-    @classmethod
-    def of(cls, root: Path, path: Path) -> Entry:
-        return cls(str(path), path.relative_to(root).as_posix(), path.is_dir())
-
 
 def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Entry]:
     """The entries of a folder in a stable order; symbolic links are refused, never followed."""

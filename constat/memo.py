@@ -2,8 +2,9 @@
 
 Every table maps a key made of content (the text itself, or its hash) to what was derived from
 it, so an entry can never be stale: changed content is a different key. A build starts from the
-tables the previous build saved (constat/cache.py) and records what it uses; only what was used
-is saved again, so the tables hold one project's worth and no more. Without a saved cache the
+tables the previous builds saved (constat/cache.py) and records what it uses and computes; the
+computed entries are journaled, and when the tables are written whole only what was used is
+kept, so they hold about one project's worth. Without a saved cache the
 tables start empty and everything is computed, exactly as a clean build must.
 """
 

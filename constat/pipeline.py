@@ -141,16 +141,16 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         inputs = load_project(project.root)
     finally:
         remember_contents({})
-    report = Report(sort_problems(validate(inputs)), strict=strict)
-    if nothing_to_do:  # site/ is what these inputs give: only the model was wanted
+    if nothing_to_do:  # site/ is what these inputs give (the last build checked them): only the model is wanted
         from constat.model import build_model
         report = Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict,
                         model=(inputs, build_model(inputs)))
-        memo.keep_previous()
-    elif not report.failed:
-        _render_and_publish(project, inputs, report, state, verified, search_later)
-    if report.written is None:
-        memo.keep_previous()  # stopped before rendering: the converted Markdown and cards still serve
+    else:
+        report = Report(sort_problems(validate(inputs)), strict=strict)
+        if not report.failed:
+            _render_and_publish(project, inputs, report, state, verified, search_later)
+    if nothing_to_do or report.written is None:
+        memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo
     if report.written is not None and not nothing_to_do:

@@ -440,18 +440,19 @@ def pages(dossier: Dossier) -> Iterator[Page]:
 
 
 LISTED_PER_PAGE = 40
-"""Claims per page of a list (all claims, a verdict, a person, a theme): some 35 KB of cards, so
-that a list of thousands stays a page a phone loads at once, and an edit re-renders one page of it."""
+"""Items per page of a list (claims: all, of a verdict, a person, a theme; articles): some 35 KB of
+cards, so that a list of thousands stays a page a phone loads at once, and an edit re-renders one
+page of it."""
 PAGER_REACH = 2
 """Pages linked on either side of the current one; the first and the last are always linked."""
 
 
 def _paged(template: str, title: str, permalink: str, crumbs: list[tuple[str, str]], description: str,
-           claims: tuple[Any, ...], newest: date | None = None, *, listed_as: str = "claims",
+           items: tuple[Any, ...], newest: date | None = None, *, listed_as: str = "claims",
            **context: Any) -> Iterator[Page]:
-    """The pages of one list (of claims, or of ``listed_as``): ``permalink`` first, then
+    """The pages of one list (of claims, or of what ``listed_as`` names): ``permalink`` first, then
     ``permalink``page/2/ and on, LISTED_PER_PAGE items each."""
-    slices = [claims[i:i + LISTED_PER_PAGE] for i in range(0, len(claims), LISTED_PER_PAGE)] or [()]
+    slices = [items[i:i + LISTED_PER_PAGE] for i in range(0, len(items), LISTED_PER_PAGE)] or [()]
     total = len(slices)
 
     def link(n: int) -> str:
