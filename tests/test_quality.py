@@ -17,6 +17,7 @@ they are never skipped, so that CI cannot pass without them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -44,6 +45,7 @@ TOOLS = Path(os.environ.get("CONSTAT_TOOLS") or Path.home() / ".cache" / "consta
 CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")
 PINNED = REPO / "scripts" / "browser-tools" / "package.json"
 A11Y_SCRIPT = REPO / "tests" / "browser" / "a11y.mjs"
+SEARCH_SCRIPT = REPO / "tests" / "browser" / "search.mjs"
 INSTALL = "run `bash scripts/install-browser-tools.sh` (tools go to $CONSTAT_TOOLS, default ~/.cache/constat-tools)"
 VIEWPORTS = ("320x640", "375x812", "1280x800")
 COLOUR_SCHEMES = ("light", "dark")
@@ -141,11 +143,11 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def real_site_url(real_site: BuiltSite) -> Iterator[str]:
-    """http://127.0.0.1:<free port> serving the real site under its base path (no trailing slash)."""
-    handler = type("Handler", (_SiteHandler,), {"base_path": real_site.base_path})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(real_site.root)))
+@contextlib.contextmanager
+def served(root: Path, base_path: str) -> Iterator[str]:
+    """http://127.0.0.1:<free port> serving a built site under its base path (no trailing slash)."""
+    handler = type("Handler", (_SiteHandler,), {"base_path": base_path})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
@@ -154,6 +156,12 @@ def real_site_url(real_site: BuiltSite) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture(scope="module")
+def real_site_url(real_site: BuiltSite) -> Iterator[str]:
+    with served(real_site.root, real_site.base_path) as url:
+        yield url
 
 
 # --- the tools ---------------------------------------------------------------------------------
@@ -284,6 +292,49 @@ def test_axe_finds_no_accessibility_violation(real_site: BuiltSite, real_site_ur
                 summary = " ".join(str(node.get("failureSummary") or "").split())
                 found.append(f"    {' '.join(map(str, node['target']))}: {node['html'][:200]}\n      {summary[:400]}")
     assert not found, f"axe-core {report['axe']} violations ({', '.join(report['tags'])}):\n" + "\n".join(found)
+
+
+# --- 2b. search, as a reader uses it ------------------------------------------------------------
+
+
+def indexed_text(site: BuiltSite) -> dict[str, str]:
+    """Each page the search covers (its URL path) → the text of its data-pagefind-body element, in lower case."""
+    pages = {}
+    for page in site.html_pages():
+        html = (site.root / page).read_text("utf-8")
+        start = html.find("data-pagefind-body")
+        if start >= 0:
+            text = re.sub(r"<[^>]+>", " ", html[html.index(">", start) + 1:])
+            pages[site.base_path + page.removesuffix("index.html")] = " ".join(text.split()).lower()
+    return pages
+
+
+def test_the_search_page_finds_every_page_holding_a_word(real_site: BuiltSite, real_site_url: str,
+                                                         a11y: list[str]) -> None:
+    # Words a handful of the dossier's pages hold, a word none holds, and one with an accent typed
+    # without it (Pagefind folds diacritics): what a reader types in the search page, in Chromium.
+    queries = {"perquisitions": "perquisitions", "Kerry": "kerry", "Molenbeek": "molenbeek", "Etat": "état"}
+    done = subprocess.run([a11y[0], str(SEARCH_SCRIPT), f"{real_site_url}{real_site.base_path}recherche/",
+                           *queries, "zyxwvu"], capture_output=True, text=True, timeout=300, env=tool_env())
+    if done.returncode != 0:
+        pytest.fail(f"search.mjs exited {done.returncode}:\n{done.stderr[-4000:]}", pytrace=False)
+    answers = json.loads(done.stdout)
+    pages = indexed_text(real_site)
+    for query, word in queries.items():
+        answer = answers[query]
+        assert not answer["errors"], f"script errors while searching {query!r}: {answer['errors']}"
+        found = [r["href"] for r in answer["results"]]
+        holding = {url for url, text in pages.items() if re.search(rf"\b{word}", text)}
+        assert holding, f"no page of the dossier holds {word!r}: pick another word"
+        assert set(found[:len(holding)]) == holding or len(found) == 30, (
+            f"{query!r}: the pages holding the word come first; found {found}, expected {sorted(holding)}")
+        assert all(href in pages for href in found), f"{query!r}: a result is not a page of the site: {found}"
+        count = len(found)
+        assert answer["status"] == (f"{count} résultat{'s' if count > 1 else ''} pour «\u00a0{query}\u00a0»"
+                                    if count < 30 else answer["status"]), answer["status"]
+        assert any(r.endswith("pagefind-entry.json") for r in answer["requests"]), "the index was loaded"
+    assert answers["zyxwvu"]["results"] == []
+    assert answers["zyxwvu"]["status"] == "Aucun résultat pour «\u00a0zyxwvu\u00a0»."
 
 
 # --- 3. links ----------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ async function run(query) {
     const search = await pagefind.search(query);
     const results = await Promise.all(search.results.slice(0, 30).map((r) => r.data()));
     status.textContent = results.length
-      ? `${search.results.length} résultat${search.results.length > 1 ? "s" : ""} pour « ${query} »`
-      : `Aucun résultat pour « ${query} ».`;
+      ? `${search.results.length} résultat${search.results.length > 1 ? "s" : ""} pour «\u00a0${query}\u00a0»`
+      : `Aucun résultat pour «\u00a0${query}\u00a0».`;
     for (const result of results) {
       const item = document.createElement("li");
       const link = document.createElement("a");
