@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from constat.memo import Memo, digest
 from constat.problems import Problem
@@ -111,7 +111,8 @@ def _read(out: Path, name: str) -> tuple[Any, str]:
     header = _MAGIC + code_version().encode() + b"\n"
     if not raw.startswith(header):
         return None, ""
-    check, payload = raw[len(header):len(header) + _CHECK], raw[len(header) + _CHECK:]
+    # A view, not a copy: the memo is some 100 MB at 10,000 claims.
+    check, payload = raw[len(header):len(header) + _CHECK], memoryview(raw)[len(header) + _CHECK:]
     if _checksum(payload) != check:
         return None, ""
     try:
@@ -123,23 +124,48 @@ def _read(out: Path, name: str) -> tuple[Any, str]:
 _CHECK = 16
 
 
-def _checksum(payload: bytes) -> bytes:
+def _checksum(payload: bytes | memoryview) -> bytes:
     """Detects a damaged file (not a forged one: the cache is trusted local state), at disk speed."""
-    return f"{zlib.crc32(payload):08x}{zlib.adler32(payload):08x}".encode()
+    return _Checksummed(None).update(payload).check()
+
+
+class _Checksummed:
+    """A file the pickle is written to as it is made, checksummed on the way (see _checksum)."""
+
+    def __init__(self, file: BinaryIO | None) -> None:
+        self.file, self.crc, self.adler = file, 0, 1
+
+    def update(self, data: bytes | memoryview) -> _Checksummed:
+        self.crc, self.adler = zlib.crc32(data, self.crc), zlib.adler32(data, self.adler)
+        return self
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.update(data)
+        assert self.file is not None
+        return self.file.write(data)
+
+    def check(self) -> bytes:
+        return f"{self.crc:08x}{self.adler:08x}".encode()
 
 
 def write(out: Path, name: str, value: Any) -> None:
-    """Replace one cache file whole (written aside, then renamed), or leave the cache without it."""
+    """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
+
+    The pickle goes to the file as it is made, never whole in memory, and its checksum is put in
+    the header last."""
     where = folder(out)
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    check = _checksum(payload)
+    header = _MAGIC + code_version().encode() + b"\n"
     try:
         if where.exists() and not where.is_dir():
             where.unlink()
         where.mkdir(exist_ok=True)
         tmp = where / f"{name}.tmp"
         with open(tmp, "wb") as f:
-            f.write(_MAGIC + code_version().encode() + b"\n" + check + payload)
+            f.write(header + b"0" * _CHECK)
+            sink = _Checksummed(f)
+            pickle.dump(value, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            f.seek(len(header))
+            f.write(sink.check())
         os.replace(tmp, where / name)
     except OSError:
         pass  # a cache that cannot be written only costs time

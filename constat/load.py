@@ -238,12 +238,35 @@ def _load_required_yaml(root: Path, name: str, problems: list[Problem]) -> Docum
 
 
 def load_yaml_file(root: Path, path: Path | Entry, problems: list[Problem]) -> Document | None:
+    file_sha = _KNOWN.get(os.fspath(path))
+    if file_sha is not None and (known := _known_document(root, path, file_sha)) is not None:
+        return known
     text = read_text(root, path, problems)
     if text is None:
         return None
     doc, found = parse_yaml(text, _rel(root, path))
     problems.extend(found)
+    if doc is not None and not found and file_sha is not None and current().peek("yaml", ("file", file_sha)) != doc.sha:
+        current().put("yaml", ("file", file_sha), doc.sha)
     return doc
+
+
+def _known_document(root: Path, path: Path | Entry, file_sha: str) -> Document | None:
+    """The document of a file whose bytes hash to ``file_sha`` and that parsed without a problem
+    before, from the memo, without reading the file; None when the memo does not have it."""
+    memo = current()
+    key = memo.peek("yaml", ("file", file_sha))
+    data = memo.peek("yaml", key) if key is not MISSING else MISSING
+    if data is MISSING:
+        return None
+    rel = _rel(root, path)
+
+    def locate() -> Positions:  # only when a problem needs a position: then the file is read
+        text = read_text(root, path, [])
+        doc = _parse(text, rel, 0, key)[0] if text is not None else None
+        assert doc is not None, f"{rel} no longer parses"
+        return doc.positions
+    return Document(rel, data, key, locate)
 
 
 def load_article(root: Path, path: Path | Entry, problems: list[Problem]) -> ArticleFile | None:
@@ -271,11 +294,16 @@ def load_article(root: Path, path: Path | Entry, problems: list[Problem]) -> Art
 
 _CONTENTS: dict[str, bytes] = {}
 """Files already read by this build (pipeline.quick_inputs), by absolute path: not read twice."""
+_KNOWN: dict[str, str] = {}
+"""The hash of every input file's bytes, by absolute path, as pipeline.quick_inputs found it
+(read, or vouched for by its size, times and inode): a YAML file parsed before is not read again."""
 
 
-def remember_contents(contents: dict[str, bytes]) -> None:
+def remember_contents(contents: dict[str, bytes], known: dict[str, str] | None = None) -> None:
     _CONTENTS.clear()
     _CONTENTS.update(contents)
+    _KNOWN.clear()
+    _KNOWN.update(known or {})
 
 
 def read_text(root: Path, path: Path | Entry, problems: list[Problem]) -> str | None:

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 MISSING: Any = object()
 
-TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records")
+TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records", "templates")
 """yaml: text hash → parsed data; checks: (kind, path, file hash) → the file's own problems;
 html: Markdown text's hash → safe HTML; folded: body hash → folded text; quote: (body hash, quote) → position;
-cards: (templates and site hash, claim digest) → a claim's card; records: (site, claim digest) → open-data row."""
+cards: (templates and site hash, claim digest) → a claim's card; records: (site, claim digest) → open-data row;
+templates: ("uses", source hash) → the templates a template uses, ("code", Jinja's key and checksum) → compiled code."""
 
 
 def digest(data: bytes | str) -> str:

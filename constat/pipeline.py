@@ -5,18 +5,19 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from constat.load import MAX_FILE_BYTES
-from constat.memo import Memo, digest
+from constat.memo import Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.write import WriteReport, recover
 
 if TYPE_CHECKING:
     from constat.cache import State
     from constat.load import Inputs
-    from constat.model import Dossier
+    from constat.model import Claim, Dossier
     from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     from constat.validate import validate
 
     memo = use(Memo() if fresh else _memo_for(out) or cache.read_memo(out))
-    remember_contents(contents)
+    remember_contents(contents, {path: mark[4] for path, mark in seen.items()})
     if len(memo.previous["yaml"]) < len(contents) // 2:  # cold: share the per-file work between cores
         from constat.prefill import prefill
         prefill(project.root, sorted(contents), memo)
@@ -164,18 +165,27 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     return report
 
 
+def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
+    from constat.claimreview import check_claim_review, claim_review
+
+    return check_claim_review(claim_review(claim, dossier.site), claim, dossier)
+
+
 def _render_and_publish(project: Project, inputs: Inputs, report: Report, state: State,
                         verified: tuple[dict[str, Entry], bool], search_later: bool) -> None:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
-    from constat.claimreview import check_claim_review, claim_review, has_claim_review
+    from constat.claimreview import has_claim_review
     from constat.model import build_model
     from constat.render import TemplateProblem, render_site
     from constat.search import index_search, indexed_part, is_indexed
     from constat.write import publish_site
 
     dossier = build_model(inputs)
-    report.problems += [p for claim in dossier.claims if has_claim_review(claim)
-                        for p in check_claim_review(claim_review(claim, dossier.site), claim, dossier)]
+    memo, site_key = current(), digest(repr(dossier.site))
+    for claim in dossier.claims:  # what it checks is the claim's (its digest), the scale's (in it too) and the site's
+        if has_claim_review(claim):
+            report.problems += memo.get("checks", ("claim-review", site_key, claim.digest),
+                                        partial(_check_claim_review, claim, dossier))
     if report.failed:
         return
     trusted, _ = verified

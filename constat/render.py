@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.meta
 from markupsafe import Markup
 
@@ -23,7 +24,7 @@ from constat.feeds import feed_entries
 from constat.forking import can_fork, cores
 from constat.french import date_fr, month_fr, typography
 from constat.markup import Highlight, highlight_quotes
-from constat.memo import current, digest
+from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
 from constat.opendata import CSV_COLUMNS, claims_csv, claims_json
 from constat.problems import Problem
@@ -48,6 +49,19 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+class _MemoBytecode(jinja2.BytecodeCache):
+    """Compiled templates kept in the memo, by Jinja's own key (the name) and checksum (the
+    source): a build that renders a few pages does not parse and compile every template again."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = current().peek("templates", ("code", bucket.key, bucket.checksum))
+        if code is not MISSING:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        current().put("templates", ("code", bucket.key, bucket.checksum), bucket.bytecode_to_string())
+
+
 def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
@@ -58,6 +72,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,  # templates do not change during a build: no stat() per page
+        bytecode_cache=_MemoBytecode(),
     )
     env.filters["date_fr"] = date_fr
     env.filters["month_fr"] = month_fr
@@ -220,6 +235,9 @@ class TemplateDigests:
         source = self._source(name)
         if source is None:
             return None
+        return current().get("templates", ("uses", digest(source)), partial(self._parse_uses, source))
+
+    def _parse_uses(self, source: str) -> set[str] | None:
         try:
             found = set(jinja2.meta.find_referenced_templates(self.env.parse(source)))
         except jinja2.TemplateSyntaxError:

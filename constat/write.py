@@ -74,7 +74,8 @@ class Manifest:
             while d:
                 d = d.rpartition("/")[0]
                 dirs.add(d)
-        return cls(dict(files), {d: _mtime(folder / d) for d in sorted(dirs)})
+        base = f"{folder}/"
+        return cls(dict(files), {d: _mtime(base + d if d else str(folder)) for d in sorted(dirs)})
 
 
 def _mtime(path: Path | str) -> int:
@@ -106,11 +107,14 @@ class UnsafePath(ValueError):
 
 
 def check_output_path(rel: str) -> PurePosixPath:
-    path = PurePosixPath(rel)
-    if (path.is_absolute() or not path.parts or any(p in ("", ".", "..") for p in path.parts) or "\\" in rel
-            or str(path) != rel):
+    if not _is_safe(rel):
         raise UnsafePath(f"refusing to write outside the site folder: {rel!r}")
-    return path
+    return PurePosixPath(rel)
+
+
+def _is_safe(rel: str) -> bool:
+    """A relative path in normal form that stays inside the folder: no empty, . or .. part, no \\."""
+    return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
 def publish(files: dict[str, bytes], out: Path) -> WriteReport:
@@ -131,7 +135,8 @@ def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | N
     keep = keep or {}
     out = out.resolve()
     for rel in [*files, *keep]:
-        check_output_path(rel)
+        if not _is_safe(rel):
+            check_output_path(rel)  # raises
     recover(out)
     staging, old, back_dir = (out.parent / f".{out.name}.{name}" for name in ("staging", "old", "back"))
     if staging.exists():
@@ -167,7 +172,13 @@ def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | N
         shutil.rmtree(back_dir, ignore_errors=True)  # half updated: the next build makes a new one
         raise
     # The exchanged folder is now the back buffer: the previous site, as far as it was trusted.
-    previous_back = Manifest.scan(back_dir, trusted) if closed and back_dir.is_dir() else None
+    previous_back = None
+    if closed and back_dir.is_dir():
+        # The site just swapped out, untouched since it was verified: its folders are as its
+        # manifest recorded them (the rename may change the top one's time).
+        same = site is not None and site.files.keys() == trusted.keys()
+        previous_back = (Manifest(dict(trusted), {**site.dirs, "": _mtime(back_dir)}) if same and site
+                         else Manifest.scan(back_dir, trusted))
     shutil.rmtree(old, ignore_errors=True)
     report = WriteReport(len(data), len(wanted) - len(data), len(gone))
     return Written(report, Manifest.scan(out, new_site), previous_back)

@@ -949,6 +949,35 @@ def test_unchanged_inputs_are_not_read_again_and_changed_ones_are(tmp_path: Path
                                       if not name.startswith("templates/"))
 
 
+def test_a_claim_file_parsed_before_is_not_read_again_yet_its_problems_keep_their_positions(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A claim file the quick check vouches for (same size, times and inode as when its bytes were
+    # hashed) comes from the cache without being read; when another file's edit gives it a
+    # problem, the file is read then, and the problem is where a build without cache puts it.
+    import constat.load
+
+    monkeypatch.setattr(pipeline, "_RACY_NS", 0)  # the files were just copied: trust them at once
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    read: list[str] = []
+    real = constat.load.read_text
+    monkeypatch.setattr(constat.load, "read_text", lambda r, path, problems: read.append(os.fspath(path))
+                        or real(r, path, problems))
+    set_summary(root, "budget-regional/emplois-300.yaml", "La région publie enfin un décompte : 120 emplois.")
+    assert not build(Project.at(root)).failed
+    assert [p for p in read if "/claims/" in p] == [str(root / "claims/budget-regional/emplois-300.yaml")]
+
+    article = root / "content/budget-regional.md"
+    article.write_text(article.read_text("utf-8").replace("Le déficit a baissé de moitié", "Le déficit a fondu"),
+                       "utf-8")
+    read.clear()
+    report = build(Project.at(root))
+    fresh = build(Project.at(copy_project(root, tmp_path / "fresh")), fresh=True)
+    assert report.failed and problem_lines(report) == problem_lines(fresh)
+    assert any(line.startswith("claims/budget-regional/deficit-moitie.yaml:1:8:") for line in problem_lines(fresh))
+    assert str(root / "claims/budget-regional/deficit-moitie.yaml") in read, "read for the position of its problem"
+
+
 def test_a_file_changed_just_before_the_last_build_is_read_again(tmp_path: Path) -> None:
     # Within one clock tick an edit may leave every stat field as it was: files changed shortly
     # before the record was made are not trusted by the next build.
