@@ -39,7 +39,7 @@ def _raise_stream_limit(limit: int) -> None:
 def _leave_out_search() -> None:
     import constat.search
 
-    def index_search(files: dict[str, bytes], site: Any) -> dict[str, bytes]:
+    def index_search(files: dict[str, bytes], site: Any, interrupt: Any = None) -> dict[str, bytes]:
         return {}
 
     # pipeline.build imports index_search from constat.search when it runs: it gets this one.

@@ -15,6 +15,8 @@ from constat.problems import Problem, Severity, sort_problems
 from constat.write import WriteReport, recover
 
 if TYPE_CHECKING:
+    import threading
+
     from constat.cache import State
     from constat.load import Inputs
     from constat.model import Claim, Dossier
@@ -90,7 +92,7 @@ def _memo_for(out: Path) -> Memo | None:
 
 
 def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False,
-          fresh: bool = False, model: bool = False) -> Report:
+          fresh: bool = False, model: bool = False, interrupt: threading.Event | None = None) -> Report:
     """Check, then (only if the inputs are sound) render the site and publish it.
 
     Incremental: what the previous build did is in the cache beside the output folder
@@ -107,16 +109,19 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     and every existing file is read to be compared, as if there had never been a build before.
     ``model``: when there is nothing to do, still load and model the inputs, for ``report.model``
     (the preview starts on a site already built, and its first look at an edit needs the model).
+    ``interrupt``: set while the search index is being built, it stops Pagefind and the build
+    raises search.Interrupted, having published nothing (the preview's idle re-index, when a save
+    comes in: the save is built first).
     """
     from constat import cache
 
     _refuse_unsafe_output(project)
     with cache.locked(project.out):  # one build at a time per output folder (the preview and a build)
-        return _build(project, strict, save_memo, search_later, fresh, model)
+        return _build(project, strict, save_memo, search_later, fresh, model, interrupt)
 
 
 def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,
-           want_model: bool) -> Report:
+           want_model: bool, interrupt: threading.Event | None) -> Report:
     from constat import cache
 
     out = project.out
@@ -147,9 +152,10 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         report = Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict,
                         model=(inputs, build_model(inputs)))
     else:
+        _stop_if(interrupt)
         report = Report(sort_problems(validate(inputs)), strict=strict)
         if not report.failed:
-            _render_and_publish(project, inputs, report, state, verified, search_later)
+            _render_and_publish(project, inputs, report, state, verified, search_later, interrupt)
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     _IN_PROCESS.clear()  # one output folder at a time is remembered
@@ -165,6 +171,14 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     return report
 
 
+def _stop_if(interrupt: threading.Event | None) -> None:
+    """Between stages, the preview's idle re-index gives way to a save (see build's ``interrupt``)."""
+    if interrupt is not None and interrupt.is_set():
+        from constat.search import Interrupted
+
+        raise Interrupted
+
+
 def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
     from constat.claimreview import check_claim_review, claim_review
 
@@ -172,7 +186,8 @@ def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
 
 
 def _render_and_publish(project: Project, inputs: Inputs, report: Report, state: State,
-                        verified: tuple[dict[str, Entry], bool], search_later: bool) -> None:
+                        verified: tuple[dict[str, Entry], bool], search_later: bool,
+                        interrupt: threading.Event | None) -> None:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat.claimreview import has_claim_review
     from constat.model import build_model
@@ -180,6 +195,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     from constat.search import index_search, indexed_part, is_indexed
     from constat.write import publish_site
 
+    _stop_if(interrupt)
     dossier = build_model(inputs)
     memo, site_key = current(), digest(repr(dossier.site))
     for claim in dossier.claims:  # what it checks is the claim's (its digest), the scale's (in it too) and the site's
@@ -195,6 +211,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return
+    _stop_if(interrupt)
     report.pages = sum(name.endswith(".html") for name in rendered.keys)
     keep = {rel: trusted[rel].sha for rel in rendered.kept}
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
@@ -211,7 +228,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     else:
         pages = {rel: rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
                  for rel in indexed}
-        index = index_search(pages, dossier.site)
+        index = index_search(pages, dossier.site, interrupt)
         rendered.files.update(index)
         search_files = sorted(index)
     written = publish_site(rendered.files, project.out, keep=keep, site=state.site, back=state.back,

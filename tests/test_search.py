@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -50,7 +52,7 @@ def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Pat
     assert not build(Project.at(root)).failed
     runs = []
     real = search.index_search
-    monkeypatch.setattr(search, "index_search", lambda files, site: runs.append(1) or real(files, site))
+    monkeypatch.setattr(search, "index_search", lambda files, site, interrupt: runs.append(1) or real(files, site))
     # A template change outside the indexed text: pages change, the index does not need to.
     base = root / "templates/base.html"
     base.write_text(base.read_text("utf-8").replace("</head>", "<!-- x --></head>"), "utf-8")
@@ -80,6 +82,28 @@ def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
     assert tree(root / "site") == tree(clean / "site")
     third = build(Project.at(root))
     assert third.written is not None and third.written.written == 0
+
+
+def test_an_interrupted_index_publishes_nothing_and_the_next_build_completes(tmp_path: Path) -> None:
+    # The preview stops the search index it builds while idle when a save comes in: Pagefind is
+    # stopped, site/ stays as it was, and the index is built by a later build.
+    root = copy_project(MINI, tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    claim = root / "claims/budget-regional/budget-hausse-12.yaml"
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Revu, ", 1), "utf-8")
+    assert build(Project.at(root), search_later=True).search_pending
+    before = tree(root / "site")
+    interrupt = threading.Event()
+    interrupt.set()
+    started = time.monotonic()
+    with pytest.raises(search.Interrupted):
+        build(Project.at(root), interrupt=interrupt)
+    assert time.monotonic() - started < 5, "Pagefind was stopped, not waited for"
+    assert tree(root / "site") == before
+    assert not build(Project.at(root)).search_pending
+    clean = copy_project(root, tmp_path / "clean")
+    assert not build(Project.at(clean)).failed
+    assert tree(root / "site") == tree(clean / "site")
 
 
 def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) -> None:

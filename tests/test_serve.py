@@ -210,3 +210,54 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+SLOW_INDEX = """
+import sys
+import constat.search
+from constat.cli import main
+real = constat.search._command
+def slow(source, output, site):  # Pagefind as slow as on a large dossier: 60 s, then the real index
+    return ["sh", "-c", 'sleep 60; exec "$0" "$@"', *real(source, output, site)]
+constat.search._command = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path) -> None:
+    # Once idle, the preview brings the search index up to date: about 40 s at 10,000 claims.
+    # A save in the meantime stops it and is built at once, not after the index.
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None
+    lines: list[str] = []
+    try:
+        port = 0
+        while not port:
+            line = process.stdout.readline()
+            assert line, "the preview started"
+            lines.append(line)
+            if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
+                port = int(found[1])
+        preview = Preview(root, port, "/dossier/", process)
+        article = root / "content/budget-regional.md"
+        article.write_text(article.read_text(encoding="utf-8").replace("title: Le budget régional en hausse",
+                                                                      "title: Le budget régional revu"),
+                           encoding="utf-8")
+        while "search index next" not in (line := process.stdout.readline()):
+            assert line, "the save was built, its index left for later"
+        time.sleep(1.5)  # idle: the slow index has started
+        claim = root / "claims/budget-regional/emplois-300.yaml"
+        claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte public", "Aucun décompte connu"),
+                         encoding="utf-8")
+        saved = time.monotonic()
+        preview.wait_for_site("affirmations/budget-regional/emplois-300/index.html", "Aucun décompte connu", timeout=20)
+        assert time.monotonic() - saved < 20, "built without waiting for the index"
+        while "interrupted" not in (line := process.stdout.readline()):
+            assert line, "the preview says the index was interrupted"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
