@@ -39,11 +39,11 @@ def _raise_stream_limit(limit: int) -> None:
 def _leave_out_search() -> None:
     import constat.search
 
-    def index_search(files: dict[str, bytes], site: Any, interrupt: Any = None) -> dict[str, bytes]:
-        return {}
+    def index_parts(parts: Any, site: Any, vocabulary: Any, interrupt: Any = None) -> tuple[dict[str, Any], list[str]]:
+        return {}, []
 
-    # pipeline.build imports index_search from constat.search when it runs: it gets this one.
-    constat.search.index_search = index_search
+    # pipeline.build imports index_parts from constat.search when it runs: it gets this one.
+    constat.search.index_parts = index_parts
 
 
 def main(argv: list[str]) -> int:

@@ -72,10 +72,12 @@ class State:
     """Output path → the key it was rendered from (page_key in render.render_site)."""
     site: Manifest | None = None
     back: Manifest | None = None
-    search: str = ""
-    """Hash of the indexed pages the search index was built from."""
-    search_files: list[str] = field(default_factory=list)
-    """The search index's files (under pagefind/)."""
+    search: dict[str, str] = field(default_factory=dict)
+    """Each part of the search index (its folder) → what it was built from (search.part_key)."""
+    search_files: dict[str, list[str]] = field(default_factory=dict)
+    """Each part of the search index (its folder) → its files."""
+    search_hidden: dict[str, list[str]] = field(default_factory=dict)
+    """Each part of the search index (its folder) → the ids of its vocabulary page (constat/search.py)."""
     indexed: dict[str, str] = field(default_factory=dict)
     """The pages the search index covers, with the hash of their indexed part (search.indexed_part)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -179,6 +180,22 @@ def _stop_if(interrupt: threading.Event | None) -> None:
         raise Interrupted
 
 
+def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes]) -> list[str]:
+    """Every word of the indexed pages, each once (see constat/search.py): from the memo, by the
+    hash of each page's indexed part; a page is read only when the memo does not have it."""
+
+    memo, words = current(), set()
+    for rel, sha in indexed.items():
+        words.update(memo.get("words", sha, partial(_words_of, page, rel)).split())
+    return sorted(words)
+
+
+def _words_of(page: Callable[[str], bytes], rel: str) -> str:
+    from constat.search import indexed_part, page_words
+
+    return page_words(indexed_part(page(rel)))
+
+
 def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
     from constat.claimreview import check_claim_review, claim_review
 
@@ -192,7 +209,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     from constat.claimreview import has_claim_review
     from constat.model import build_model
     from constat.render import TemplateProblem, render_site
-    from constat.search import index_search, indexed_part, is_indexed
+    from constat.search import index_parts, indexed_part, is_indexed, part_key, parts_file, split
     from constat.write import publish_site
 
     _stop_if(interrupt)
@@ -217,27 +234,39 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
     indexed = {rel: digest(indexed_part(data)) for rel, data in rendered.files.items() if is_indexed(rel, data)}
     indexed.update((rel, state.indexed[rel]) for rel in keep if rel in state.indexed)
-    search_key = digest("\n".join(f"{rel} {sha}" for rel, sha in sorted(indexed.items())))
-    old_index = {rel: e.sha for rel, e in trusted.items() if rel.startswith("pagefind/")}
-    index_intact = bool(old_index) and all(rel in trusted for rel in state.search_files)
-    if index_intact and (search_key == state.search or search_later):
-        keep.update((rel, old_index[rel]) for rel in state.search_files)
-        search_files = state.search_files
-        report.search_pending = search_key != state.search
-        search_key = state.search
-    else:
-        pages = {rel: rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
-                 for rel in indexed}
-        index = index_search(pages, dossier.site, interrupt)
-        rendered.files.update(index)
-        search_files = sorted(index)
+    parts = split(indexed)
+
+    def page(rel: str) -> bytes:
+        return rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
+
+    vocabulary = _vocabulary(indexed, page) if len(parts) > 1 else None
+    vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
+    keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}
+
+    def intact(folder: str) -> bool:
+        return folder in state.search_files and all(rel in trusted for rel in state.search_files[folder])
+
+    stale = [folder for folder in parts if not (intact(folder) and state.search.get(folder) == keys[folder])]
+    if stale and search_later and state.search_files and all(map(intact, state.search_files)):
+        keys, report.search_pending = state.search, True  # the whole previous index, for now
+    elif stale:
+        built, hidden = index_parts({folder: {rel: page(rel) for rel in parts[folder]} for folder in stale},
+                                    dossier.site, vocabulary, interrupt)
+        for folder, files in built.items():
+            rendered.files.update(files)
+            state.search_files[folder], state.search_hidden[folder] = sorted(files), hidden
+    keep.update((rel, trusted[rel].sha) for folder in keys if folder not in stale or report.search_pending
+                for rel in state.search_files.get(folder, []))
+    rendered.files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
+    search_files = {folder: state.search_files.get(folder, []) for folder in keys}
+    search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
     written = publish_site(rendered.files, project.out, keep=keep, site=state.site, back=state.back,
                            verified=verified)
     report.written = written.report
     report.model = (inputs, dossier)
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back
-    state.indexed, state.search, state.search_files = indexed, search_key, search_files
+    state.indexed, state.search, state.search_files, state.search_hidden = indexed, keys, search_files, search_hidden
 
 
 Seen = dict[str, tuple[int, int, int, int, str]]

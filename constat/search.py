@@ -1,14 +1,35 @@
-"""The full-text search index, built by Pagefind from the rendered pages, in memory."""
+"""The full-text search index, built by Pagefind from the rendered pages, in memory.
+
+Up to PART_PAGES pages it is one Pagefind index in ``pagefind/``. A larger site's index comes
+in parts, each a Pagefind index of its own over a share of the pages (chosen by a hash of the
+page's path), which the search page merges (Pagefind's mergeIndex, one WebAssembly for all).
+Pagefind cannot update an index (Pagefind/pagefind#71) and needs about 165 KB of memory per page
+it indexes: with parts an edit re-indexes only the part that holds the changed page, parts are
+indexed two at a time, and no Pagefind process grows with the site.
+
+Merged parts must answer as one index would. When a word is missing from an index, Pagefind
+searches again with ever shorter prefixes of it: a part without the word would answer with
+pages that only share its first letters. So every part also indexes the vocabulary page, which
+holds every word of the site and which the search page leaves out of the results: a word is
+missing from a part only when it is missing from the whole site, exactly when one index would
+fall back too. A word that appears or disappears changes every part.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
+import html
+import json
 import os
 import re
 import signal
 import subprocess
 import tempfile
 import threading
+import zlib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from constat.model import Site
@@ -33,6 +54,110 @@ def indexed_part(content: bytes) -> bytes:
     the index, which then need not be built again."""
     start = content.find(b"data-pagefind-body")
     return b"\n".join([*_READ_OUTSIDE.findall(content[:start]), content[start:]])
+
+
+PART_PAGES = 1500
+"""Pages per part of the index, at most on average: Pagefind peaks near 250 MB for that many
+claim pages (92 MB for 500, 487 MB for 3,000; measured at 1,000 × 10)."""
+
+PARTS_FILE = "pagefind/parts.json"
+"""What the search page merges: the parts' folders, and the id of the vocabulary page to leave out."""
+
+VOCABULARY_PAGE = "constat-vocabulaire/index.html"
+"""Where the vocabulary page sits among the pages each part indexes; it is never published."""
+
+
+def part_folders(pages: int) -> list[str]:
+    """The folder of each part of the index of this many pages: ``pagefind/`` alone up to
+    PART_PAGES, then ``pagefind/`` (the part whose script the search page loads), ``pagefind/1/``…"""
+    parts = max(1, -(-pages // PART_PAGES))
+    return ["pagefind/", *(f"pagefind/{n}/" for n in range(1, parts))]
+
+
+def split(indexed: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The indexed pages (path → hash of their indexed part) by the folder of their part.
+
+    A page's part depends only on its path and the number of parts, so an edit leaves the other
+    parts as they were. Should a part come out empty (Pagefind refuses an empty index), the
+    index is a single part."""
+    folders = part_folders(len(indexed))
+    parts: dict[str, dict[str, str]] = {folder: {} for folder in folders}
+    for rel in sorted(indexed):
+        parts[folders[zlib.crc32(rel.encode()) % len(folders)]][rel] = indexed[rel]
+    if not all(parts.values()):
+        return {"pagefind/": dict(sorted(indexed.items()))} if indexed else {}
+    return parts
+
+
+def part_key(folder: str, pages: Mapping[str, str], vocabulary: str) -> str:
+    """What a part's index is made of: its folder, its pages (path, indexed hash), the vocabulary's hash."""
+    from constat.memo import digest
+
+    return digest("\n".join([folder, vocabulary, *(f"{rel} {sha}" for rel, sha in sorted(pages.items()))]))
+
+
+_TAG = re.compile(r"<[^>]*>")
+_INLINE = re.compile(r"</?(?:a|abbr|b|cite|code|del|em|i|ins|mark|q|s|small|span|strong|sub|sup|time|u)\b[^>]*>")
+
+
+_EDGES = re.compile(r"^\W+|\W+$")
+
+
+def page_words(indexed: bytes) -> str:
+    """The words of a page's indexed part, each once, in order of appearance, space-separated:
+    in lower case, without the punctuation around them, otherwise as written (Pagefind cuts them
+    into words itself, the same way in the vocabulary page as in the page)."""
+    text = indexed.decode("utf-8", "replace")
+    text = html.unescape(_TAG.sub(" ", _INLINE.sub("", text)))  # inline elements do not separate words, blocks do
+    return " ".join(dict.fromkeys(word for word in (_EDGES.sub("", w) for w in text.lower().split()) if word))
+
+
+def vocabulary_page(words: list[str], site: Site) -> bytes:
+    return (f'<!DOCTYPE html><html lang="{site.language}"><head><title>-</title></head><body>'
+            f"<main data-pagefind-body><p>{html.escape(' '.join(words))}</p></main></body></html>").encode()
+
+
+def parts_file(folders: list[str], hidden: list[str]) -> dict[str, bytes]:
+    """The list the search page reads, or nothing when there is no index at all."""
+    data = {"parts": sorted(folders), "hidden": sorted(hidden)}
+    return {PARTS_FILE: json.dumps(data).encode() + b"\n"} if folders else {}
+
+
+def index_parts(parts: Mapping[str, Mapping[str, bytes]], site: Site, vocabulary: list[str] | None,
+                interrupt: threading.Event | None = None) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+    """Each part's index files (paths from the site's root), built two at a time, and the ids
+    Pagefind gave the vocabulary page (none without one: a single part).
+
+    Only the main part (``pagefind/``) keeps Pagefind's scripts and WebAssembly: the search page
+    loads them from there, and the other parts are merged into that instance."""
+    extra = {VOCABULARY_PAGE: vocabulary_page(vocabulary, site)} if vocabulary is not None else {}
+
+    def one(folder: str) -> dict[str, bytes]:
+        files = _index({**parts[folder], **extra}, site, interrupt)
+        if folder != "pagefind/":
+            files = {rel: data for rel, data in files.items() if not _MAIN_ONLY.search(rel)}
+        return {folder + rel.removeprefix("pagefind/"): data for rel, data in files.items()}
+
+    folders = [folder for folder in sorted(parts) if parts[folder]]
+    with ThreadPoolExecutor(max_workers=min(2, len(folders) or 1)) as pool:
+        built = dict(zip(folders, pool.map(one, folders), strict=True))
+    return built, _fragments_of(built, "/" + VOCABULARY_PAGE.removesuffix("index.html")) if extra else []
+
+
+_MAIN_ONLY = re.compile(r"^pagefind/(?:pagefind(?:-worker)?\.js|wasm\.[a-z-]+\.pagefind)$")
+
+
+def _fragments_of(built: Mapping[str, Mapping[str, bytes]], url: str) -> list[str]:
+    """The ids (file names) Pagefind gave the fragment of the page at ``url`` in each part."""
+    found = set()
+    for files in built.values():
+        for rel, data in files.items():
+            raw = gzip.decompress(data) if "/fragment/" in rel else b""
+            if url.encode() in raw and json.loads(raw.removeprefix(b"pagefind_dcd")).get("url") == url:
+                found.add(rel.rpartition("/")[2].removesuffix(".pf_fragment"))
+    if len(found) < (1 if built else 0):
+        raise RuntimeError(f"Pagefind indexed no page at {url}")
+    return sorted(found)
 
 
 class Interrupted(Exception):

@@ -337,6 +337,47 @@ def test_the_search_page_finds_every_page_holding_a_word(real_site: BuiltSite, r
     assert answers["zyxwvu"]["status"] == "Aucun résultat pour «\u00a0zyxwvu\u00a0»."
 
 
+def test_an_index_in_parts_answers_as_one_index(real_site: BuiltSite, real_site_url: str, a11y: list[str],
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large site's index comes in parts (constat/search.py): here the dossier in parts of ten
+    # pages. A word one part lacks, a misspelt word, two words that no page holds together:
+    # the merged parts must give what the single index gives, and the vocabulary page never shows.
+    from constat import search
+    from constat.pipeline import Project, build
+
+    queries = ["perquisitions", "Kerry", "Molenbeek", "Molenbeak", "Molenbeek perquisitions", "Cazeneuve",
+               "état d'urgence", "Jambon"]
+
+    def answers(url: str) -> dict[str, Any]:
+        done = subprocess.run([a11y[0], str(SEARCH_SCRIPT), f"{url}{real_site.base_path}recherche/", *queries],
+                              capture_output=True, text=True, timeout=300, env=tool_env())
+        if done.returncode != 0:
+            pytest.fail(f"search.mjs exited {done.returncode}:\n{done.stderr[-4000:]}", pytrace=False)
+        found: dict[str, Any] = json.loads(done.stdout)
+        return found
+
+    single = answers(real_site_url)
+    monkeypatch.setattr(search, "PART_PAGES", 10)
+    project = Project.at(REPO, tmp_path / "site")
+    report = build(project)
+    assert not report.failed, [p.format() for p in report.problems]
+    index = json.loads((project.out / search.PARTS_FILE).read_text("utf-8"))
+    assert len(index["parts"]) > 2 and index["hidden"]
+    assert not (project.out / search.VOCABULARY_PAGE).exists()
+    with served(project.out, real_site.base_path) as url:
+        parted = answers(url)
+    for query in queries:
+        assert not parted[query]["errors"], parted[query]["errors"]
+        assert parted[query]["status"] == single[query]["status"], query
+        assert (sorted(r["href"] for r in parted[query]["results"])
+                == sorted(r["href"] for r in single[query]["results"])), query
+        assert len(single[query]["results"]) < 30, f"{query!r}: compare whole answers, not their first 30"
+        parts = {folder for folder in index["parts"] for request in parted[query]["requests"]
+                 if request.startswith(f"{real_site.base_path}{folder}index/")}
+        assert parts == set(index["parts"]), f"{query!r}: every part is searched"
+    assert any(single[q]["results"] for q in queries) and not single["Molenbeek perquisitions"]["results"]
+
+
 # --- 3. links ----------------------------------------------------------------------------------
 
 

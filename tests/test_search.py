@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import shutil
 import signal
 import threading
@@ -51,8 +53,9 @@ def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Pat
     shutil.copytree(REPO / "templates", root / "templates")
     assert not build(Project.at(root)).failed
     runs = []
-    real = search.index_search
-    monkeypatch.setattr(search, "index_search", lambda files, site, interrupt: runs.append(1) or real(files, site))
+    real = search.index_parts
+    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt:
+                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt))
     # A template change outside the indexed text: pages change, the index does not need to.
     base = root / "templates/base.html"
     base.write_text(base.read_text("utf-8").replace("</head>", "<!-- x --></head>"), "utf-8")
@@ -62,7 +65,7 @@ def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Pat
     claim = root / "claims/budget-regional/budget-hausse-12.yaml"
     claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Revu, ", 1), "utf-8")
     assert not build(Project.at(root)).failed
-    assert runs == [1]
+    assert runs == [["pagefind/"]]
 
 
 def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
@@ -104,6 +107,49 @@ def test_an_interrupted_index_publishes_nothing_and_the_next_build_completes(tmp
     clean = copy_project(root, tmp_path / "clean")
     assert not build(Project.at(clean)).failed
     assert tree(root / "site") == tree(clean / "site")
+
+
+def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 10,000 claims the index comes in parts of 1,500 pages (constat/search.py); here in parts
+    # of 3. An edit re-indexes the part of the page it changes, unless it brings a word the site
+    # did not have (the vocabulary page is in every part): then every part. Always the bytes of
+    # a build from scratch.
+    monkeypatch.setattr(search, "PART_PAGES", 3)
+    runs: list[list[str]] = []
+    real = search.index_parts
+    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt:
+                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt))
+    root = copy_project(MINI, tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    folders = json.loads((root / "site" / search.PARTS_FILE).read_text("utf-8"))["parts"]
+    assert len(folders) >= 3 and runs == [folders]
+
+    def same_as_clean(step: str) -> None:
+        clean = copy_project(root, tmp_path / f"clean-{step}")
+        assert not build(Project.at(clean)).failed
+        assert tree(root / "site") == tree(clean / "site"), step
+
+    claim = root / "claims/budget-regional/budget-hausse-12.yaml"
+    other = (root / "claims/budget-regional/deficit-moitie.yaml").read_text("utf-8")
+    summary = re.search(r"^summary: (.*)$", other, re.MULTILINE)
+    assert summary is not None
+    text = claim.read_text("utf-8")
+    claim.write_text(re.sub(r"^summary: .*$", f"summary: {summary[1]}", text, count=1, flags=re.MULTILINE), "utf-8")
+    runs.clear()
+    assert not build(Project.at(root)).failed
+    assert len(runs) == 1 and 1 <= len(runs[0]) < len(folders), f"words the site had: the parts of the changed pages {runs}"
+    same_as_clean("known words")
+
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Zygomorphe, ", 1), "utf-8")
+    runs.clear()
+    assert not build(Project.at(root)).failed
+    assert runs == [folders], "a new word: every part"
+    same_as_clean("a new word")
+
+    claim.unlink()
+    assert not build(Project.at(root)).failed
+    same_as_clean("a claim deleted")
 
 
 def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) -> None:

@@ -1,11 +1,29 @@
 // Search page: queries the Pagefind index built with the site. Loaded as a module, so it
 // never blocks rendering; without JavaScript the page says where to browse instead.
+// A large site's index comes in parts (pagefind/parts.json lists their folders): the
+// script of the main part, pagefind/, merges the others and ranks their results together.
+// Each part also holds the vocabulary page (every word of the site, so that no part answers
+// a word it lacks with look-alikes): it is never a result.
 const form = document.querySelector(".search-form");
 const input = document.getElementById("search-input");
 const status = document.getElementById("search-status");
 const list = document.getElementById("search-results");
 const base = form.dataset.base;
 let pagefind;
+let hidden = new Set();
+
+async function load() {
+  const [module, index] = await Promise.all([
+    import(`${base}pagefind/pagefind.js`),
+    fetch(`${base}pagefind/parts.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({})),
+  ]);
+  await module.options({ baseUrl: base });
+  for (const folder of index.parts || []) {
+    if (folder !== "pagefind/") await module.mergeIndex(`${base}${folder}`, { baseUrl: base });
+  }
+  hidden = new Set(index.hidden || []);
+  return module;
+}
 
 // Pagefind marks matches with <mark>; everything else in an excerpt is shown as text.
 function excerptNodes(excerpt) {
@@ -25,12 +43,11 @@ async function run(query) {
   if (!query.trim()) { status.textContent = ""; return; }
   status.textContent = "Recherche…";
   try {
-    pagefind ??= await import(`${base}pagefind/pagefind.js`);
-    await pagefind.options({ baseUrl: base });
-    const search = await pagefind.search(query);
-    const results = await Promise.all(search.results.slice(0, 30).map((r) => r.data()));
+    pagefind ??= await load();
+    const found = (await pagefind.search(query)).results.filter((r) => !hidden.has(r.id));
+    const results = await Promise.all(found.slice(0, 30).map((r) => r.data()));
     status.textContent = results.length
-      ? `${search.results.length} résultat${search.results.length > 1 ? "s" : ""} pour «\u00a0${query}\u00a0»`
+      ? `${found.length} résultat${found.length > 1 ? "s" : ""} pour «\u00a0${query}\u00a0»`
       : `Aucun résultat pour «\u00a0${query}\u00a0».`;
     for (const result of results) {
       const item = document.createElement("li");
