@@ -82,17 +82,26 @@ def claims_json(dossier: Dossier) -> bytes:
     return (head[:-len("[]\n}")] + "[\n" + records + "\n ]\n}\n").encode("utf-8")
 
 
-def _rows(dossier: Dossier) -> tuple[list[str], list[list[str]]]:
-    """Each claim's JSON object (indented as in the whole file) and CSV cells, from the memo when known."""
+def _rows(dossier: Dossier) -> tuple[list[str], list[str]]:
+    """Each claim's JSON object (indented as in the whole file) and CSV line, from the memo when known."""
     key = repr(dossier.site)
 
-    def make(claim: Claim) -> tuple[str, list[str]]:
+    def make(claim: Claim) -> tuple[str, str]:
         record = _record(claim, dossier)
         text = json.dumps(record, ensure_ascii=False, indent=1)
-        return "\n".join("  " + line for line in text.split("\n")), [_cell(record[n]) for n, _ in CSV_COLUMNS]
+        cells = [_cell(record[n]) for n, _ in CSV_COLUMNS]
+        return "\n".join("  " + line for line in text.split("\n")), _csv_lines([cells])
 
     made = [current().get("records", (key, c.digest), partial(make, c)) for c in dossier.claims]
     return [m[0] for m in made], [m[1] for m in made]
+
+
+def _csv_lines(rows: list[list[str]]) -> str:
+    """Rows as the csv module writes them: each row's quoting depends on its own cells only, so the
+    lines of the file are the lines of its rows, made once per claim."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
 
 
 def _cell(value: Any) -> str:
@@ -106,8 +115,4 @@ def _cell(value: Any) -> str:
 
 
 def claims_csv(dossier: Dossier) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([name for name, _ in CSV_COLUMNS])
-    writer.writerows(_rows(dossier)[1])
-    return out.getvalue().encode("utf-8")
+    return (_csv_lines([[name for name, _ in CSV_COLUMNS]]) + "".join(_rows(dossier)[1])).encode("utf-8")
