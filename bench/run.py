@@ -233,9 +233,11 @@ class Editor:
         claims = sorted(project.glob("claims/*/*.yaml"))
         articles = sorted(project.glob("content/*.md"))
         self.claim = claims[len(claims) // 2]
+        self.other_claim = claims[len(claims) // 3]
         self.article = articles[len(articles) // 2]
         self.template = project / "templates" / "claim.html"
-        self.originals = {p: p.read_text("utf-8") for p in (self.claim, self.article, self.template)}
+        self.originals = {p: p.read_text("utf-8")
+                          for p in (self.claim, self.other_claim, self.article, self.template)}
         self.count = 0
 
     def _next(self) -> int:
@@ -244,6 +246,11 @@ class Editor:
 
     def edit_claim(self) -> None:
         self._replace_summary(self.claim)
+
+    def edit_other_claim(self) -> None:
+        """After edit_claim: the same words, which the site now has (a large site's search index
+        is then rebuilt only in the part of the changed pages; a new word changes every part)."""
+        self._replace_summary(self.other_claim)
 
     def edit_article(self) -> None:
         self._replace_summary(self.article)
@@ -353,7 +360,8 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
     steps: list[tuple[str, str, Callable[[], None]]] = [
         ("clean", "Constat, clean build", lambda: clear_output(out)),
         ("second", "Constat, second build (nothing changed)", lambda: None),
-        ("claim", "Constat, one claim edited (summary)", editor.edit_claim),
+        ("claim", "Constat, one claim edited (summary; a word new to the site)", editor.edit_claim),
+        ("claim-known", "Constat, another claim edited (words the site has)", editor.edit_other_claim),
         ("article", "Constat, one article edited (summary)", editor.edit_article),
         ("template", "Constat, one template edited (claim.html)", editor.edit_template),
     ]
@@ -503,7 +511,7 @@ def report(results: list[SizeResult], profile_md: str) -> str:
         lines += [f"- {note}" for note in r.notes]
         lines += ["", "| build | wall (s) | CPU (s) | RSS, largest process | RSS, tree | × floor | files |",
                   "|---|---:|---:|---:|---:|---:|---|"]
-        for key in ("floor", "startup", "clean", "second", "claim", "article", "template", "check",
+        for key in ("floor", "startup", "clean", "second", "claim", "claim-known", "article", "template", "check",
                     "nosearch-clean", "nosearch-second", "hugo-clean", "hugo-second", "pelican-clean",
                     "pelican-second"):
             row = r.rows.get(key)
@@ -550,8 +558,8 @@ def targets(results: list[SizeResult]) -> list[str]:
         return cell
 
     def rss(r: SizeResult) -> str:
-        constat = [row for key, row in r.rows.items() if key in ("clean", "second", "claim", "article", "template")
-                   and row.ok]
+        constat = [row for key, row in r.rows.items()
+                   if key in ("clean", "second", "claim", "claim-known", "article", "template") and row.ok]
         if not constat:
             return "–"
         value = max(max(s.tree_rss_mib, s.maxrss_mib) for row in constat for s in row.samples)
@@ -560,7 +568,8 @@ def targets(results: list[SizeResult]) -> list[str]:
     line(f"clean ≤ {TARGET_CLEAN} × floor", ratio("clean", TARGET_CLEAN))
     line(f"clean ≤ {TARGET_CLEAN} × floor, search reported apart", ratio("nosearch-clean", TARGET_CLEAN))
     line(f"second build ≤ {TARGET_SECOND_S:g} s", seconds("second", TARGET_SECOND_S))
-    line(f"one claim edited ≤ {TARGET_CLAIM_S:g} s", seconds("claim", TARGET_CLAIM_S))
+    line(f"one claim edited ≤ {TARGET_CLAIM_S:g} s (a new word)", seconds("claim", TARGET_CLAIM_S))
+    line(f"one claim edited ≤ {TARGET_CLAIM_S:g} s (words the site has)", seconds("claim-known", TARGET_CLAIM_S))
     line(f"one claim edited ≤ {TARGET_CLAIM_S:g} s, search apart", seconds("nosearch-claim", TARGET_CLAIM_S))
     line(f"one template edited ≤ {TARGET_TEMPLATE} × floor", ratio("template", TARGET_TEMPLATE))
     line(f"one template edited ≤ {TARGET_TEMPLATE} × floor, search apart",
