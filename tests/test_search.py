@@ -138,7 +138,7 @@ def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build
     claim.write_text(re.sub(r"^summary: .*$", f"summary: {summary[1]}", text, count=1, flags=re.MULTILINE), "utf-8")
     runs.clear()
     assert not build(Project.at(root)).failed
-    assert len(runs) == 1 and 1 <= len(runs[0]) < len(folders), f"words the site had: the parts of the changed pages {runs}"
+    assert len(runs) == 1 and 1 <= len(runs[0]) < len(folders), f"words the site had: changed pages' parts {runs}"
     same_as_clean("known words")
 
     claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Zygomorphe, ", 1), "utf-8")
