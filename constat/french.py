@@ -54,6 +54,18 @@ def month_fr(day: date) -> str:
     return f"{MONTHS[day.month - 1]} {day.year}"
 
 
+def de(name: str) -> str:
+    """« de » before a name, as French writes it: « d’Euronews », « du Monde » (Le Monde),
+    « des Échos » (Les Échos), « de La Croix », « de Paul Témoin ». No elision before h, which
+    may be aspirated (« de Hollande »)."""
+    if name.startswith("Le ") and len(name) > 3:
+        return "du " + name[3:]
+    if name.startswith("Les ") and len(name) > 4:
+        return "des " + name[4:]
+    first = unicodedata.normalize("NFD", name[:1])[:1].lower()
+    return ("d’" if first and first in "aeiouy" else "de ") + name
+
+
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss", "’": "-", "'": "-"})
 
 

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores
-from constat.french import date_fr, month_fr, typography
+from constat.french import date_fr, de, month_fr, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
@@ -77,6 +77,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.filters["date_fr"] = date_fr
     env.filters["month_fr"] = month_fr
     env.filters["typo"] = typography
+    env.filters["de"] = de
     env.filters["number_fr"] = _number_fr
     env.filters["quoted"] = _quoted
     env.globals["site"] = dossier.site
@@ -465,7 +466,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
         yield from _paged("listing.html", speaker.name, speaker.permalink, [home, people],
-                          f"{len(listed)} affirmation(s) de {speaker.name} vérifiée(s).", listed,
+                          f"{len(listed)} affirmation(s) {de(speaker.name)} vérifiée(s).", listed,
                           status=None, speaker=speaker, heading=speaker.name, tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
     yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],

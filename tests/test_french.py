@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from constat.french import _RULES, NBSP, NNBSP, date_fr, slugify, typography
+from constat.french import _RULES, NBSP, NNBSP, date_fr, de, slugify, typography
 
 
 def test_dates_read_as_in_a_french_newspaper() -> None:
@@ -28,6 +28,19 @@ def test_no_space_is_added_where_none_was_typed() -> None:
     # Quotes stay verbatim, and addresses and times must not gain a space.
     assert typography("https://example.org/?q=1 à 20:30") == "https://example.org/?q=1 à 20:30"
     assert typography("25%") == "25%"
+
+
+def test_de_before_a_name_elides_and_contracts_as_french_does() -> None:
+    # « Affirmation de Euronews » and « le site de Le Monde » are not French.
+    assert de("Euronews") == "d’Euronews"
+    assert de("Émile Zola") == "d’Émile Zola"
+    assert de("Yves Le Roux") == "d’Yves Le Roux"
+    assert de("Le Monde") == "du Monde"
+    assert de("Les Échos") == "des Échos"
+    assert de("La Croix") == "de La Croix"
+    assert de("L’Écho de la Loire") == "de L’Écho de la Loire"
+    assert de("John Kerry") == "de John Kerry"
+    assert de("François Hollande") == "de François Hollande"
 
 
 def test_slugs_are_lowercase_ascii_words() -> None:
