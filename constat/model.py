@@ -35,6 +35,8 @@ class Site:
     """Where readers report an error: mailto: or an issue tracker."""
     dossier_title: str | None
     dossier_introduction_html: str | None
+    search_part_pages: int | None = None
+    """site.yaml's search.part_pages: pages per part of the search index (None: search.PART_PAGES)."""
 
     def url(self, permalink: str) -> str:
         """A site-absolute link for a permalink such as ``/articles/x/``."""
@@ -280,6 +282,7 @@ def _site(data: dict[str, Any]) -> Site:
         publisher_url=data["publisher"]["url"], licence_name=licence.get("name"), licence_url=licence.get("url"),
         report_url=data.get("report_url"), dossier_title=dossier.get("title"),
         dossier_introduction_html=markdown_to_html(dossier["introduction"]) if dossier else None,
+        search_part_pages=(data.get("search") or {}).get("part_pages"),
     )
 
 

@@ -234,7 +234,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
     indexed = {rel: digest(indexed_part(data)) for rel, data in rendered.files.items() if is_indexed(rel, data)}
     indexed.update((rel, state.indexed[rel]) for rel in keep if rel in state.indexed)
-    parts = split(indexed)
+    parts = split(indexed, dossier.site.search_part_pages)
 
     def page(rel: str) -> bytes:
         return rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
@@ -243,8 +243,8 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
     keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}
 
-    def intact(folder: str) -> bool:
-        return folder in state.search_files and all(rel in trusted for rel in state.search_files[folder])
+    def intact(folder: str) -> bool:  # a part always has files: none recorded is no part
+        return bool(state.search_files.get(folder)) and all(rel in trusted for rel in state.search_files[folder])
 
     stale = [folder for folder in parts if not (intact(folder) and state.search.get(folder) == keys[folder])]
     if stale and search_later and state.search_files and all(map(intact, state.search_files)):

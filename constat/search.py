@@ -56,9 +56,14 @@ def indexed_part(content: bytes) -> bytes:
     return b"\n".join([*_READ_OUTSIDE.findall(content[:start]), content[start:]])
 
 
-PART_PAGES = 1500
-"""Pages per part of the index, at most on average: Pagefind peaks near 250 MB for that many
-claim pages (92 MB for 500, 487 MB for 3,000; measured at 1,000 × 10)."""
+PART_PAGES = 4000
+"""Pages per part of the index, at most on average, unless site.yaml sets search.part_pages.
+
+Measured at 1,000 × 10 (11,000 indexed pages): Pagefind needs about 165 KB per page (some
+660 MB for a part of 4,000) and 2.5 s per 1,000 pages. What readers load grows with the
+parts: a first search for two words fetched 460 KB from one index, 640 KB from 3 parts of
+4,000 pages, 933 KB from 8 parts of 1,500 (each word's chunk comes from every part). 4,000
+keeps readers' cost near one index's and bounds the memory of a build at any size."""
 
 PARTS_FILE = "pagefind/parts.json"
 """What the search page merges: the parts' folders, and the id of the vocabulary page to leave out."""
@@ -67,20 +72,21 @@ VOCABULARY_PAGE = "constat-vocabulaire/index.html"
 """Where the vocabulary page sits among the pages each part indexes; it is never published."""
 
 
-def part_folders(pages: int) -> list[str]:
+def part_folders(pages: int, part_pages: int | None = None) -> list[str]:
     """The folder of each part of the index of this many pages: ``pagefind/`` alone up to
-    PART_PAGES, then ``pagefind/`` (the part whose script the search page loads), ``pagefind/1/``…"""
-    parts = max(1, -(-pages // PART_PAGES))
+    ``part_pages`` (PART_PAGES by default), then ``pagefind/`` (the part whose script the search
+    page loads), ``pagefind/1/``…"""
+    parts = max(1, -(-pages // (part_pages or PART_PAGES)))
     return ["pagefind/", *(f"pagefind/{n}/" for n in range(1, parts))]
 
 
-def split(indexed: Mapping[str, str]) -> dict[str, dict[str, str]]:
+def split(indexed: Mapping[str, str], part_pages: int | None = None) -> dict[str, dict[str, str]]:
     """The indexed pages (path → hash of their indexed part) by the folder of their part.
 
     A page's part depends only on its path and the number of parts, so an edit leaves the other
     parts as they were. Should a part come out empty (Pagefind refuses an empty index), the
     index is a single part."""
-    folders = part_folders(len(indexed))
+    folders = part_folders(len(indexed), part_pages)
     parts: dict[str, dict[str, str]] = {folder: {} for folder in folders}
     for rel in sorted(indexed):
         parts[folders[zlib.crc32(rel.encode()) % len(folders)]][rel] = indexed[rel]

@@ -338,10 +338,11 @@ def test_the_search_page_finds_every_page_holding_a_word(real_site: BuiltSite, r
 
 
 def test_an_index_in_parts_answers_as_one_index(real_site: BuiltSite, real_site_url: str, a11y: list[str],
-                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                tmp_path: Path) -> None:
     # A large site's index comes in parts (constat/search.py): here the dossier in parts of ten
-    # pages. A word one part lacks, a misspelt word, two words that no page holds together:
-    # the merged parts must give what the single index gives, and the vocabulary page never shows.
+    # pages (site.yaml's search.part_pages). A word one part lacks, a misspelt word, two words
+    # that no page holds together: the merged parts must give what the single index gives, and
+    # the vocabulary page never shows.
     from constat import search
     from constat.pipeline import Project, build
 
@@ -357,8 +358,13 @@ def test_an_index_in_parts_answers_as_one_index(real_site: BuiltSite, real_site_
         return found
 
     single = answers(real_site_url)
-    monkeypatch.setattr(search, "PART_PAGES", 10)
-    project = Project.at(REPO, tmp_path / "site")
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("site.yaml", "statuses.yaml", "content", "claims"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
+    with (root / "site.yaml").open("a", encoding="utf-8") as f:
+        f.write("search:\n  part_pages: 10\n")
+    project = Project.at(root)
     report = build(project)
     assert not report.failed, [p.format() for p in report.problems]
     index = json.loads((project.out / search.PARTS_FILE).read_text("utf-8"))
