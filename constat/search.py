@@ -1,10 +1,10 @@
 """The full-text search index, built by Pagefind from the rendered pages, in memory.
 
 Up to PART_PAGES pages it is one Pagefind index in ``pagefind/``. A larger site's index comes
-in parts, each a Pagefind index of its own over a share of the pages (chosen by a hash of the
-page's path), which the search page merges (Pagefind's mergeIndex, one WebAssembly for all).
+in parts, each a Pagefind index of its own over a share of the pages (an article's page and
+its claims' pages together, by a hash of the article's slug), which the search page merges (Pagefind's mergeIndex, one WebAssembly for all).
 Pagefind cannot update an index (Pagefind/pagefind#71) and needs about 165 KB of memory per page
-it indexes: with parts an edit re-indexes only the part that holds the changed page, parts are
+it indexes: with parts an edit re-indexes only the part that holds the changed pages, parts are
 indexed two at a time, and no Pagefind process grows with the site.
 
 Merged parts must answer as one index would. When a word is missing from an index, Pagefind
@@ -57,7 +57,7 @@ def indexed_part(content: bytes) -> bytes:
 
 
 PART_PAGES = 4000
-"""Pages per part of the index, at most on average, unless site.yaml sets search.part_pages.
+"""Pages per part of the index, on average, unless site.yaml sets search.part_pages.
 
 Measured at 1,000 × 10 (11,000 indexed pages): Pagefind needs about 165 KB per page (some
 660 MB for a part of 4,000) and 2.5 s per 1,000 pages. What readers load grows with the
@@ -72,27 +72,30 @@ VOCABULARY_PAGE = "constat-vocabulaire/index.html"
 """Where the vocabulary page sits among the pages each part indexes; it is never published."""
 
 
-def part_folders(pages: int, part_pages: int | None = None) -> list[str]:
-    """The folder of each part of the index of this many pages: ``pagefind/`` alone up to
-    ``part_pages`` (PART_PAGES by default), then ``pagefind/`` (the part whose script the search
-    page loads), ``pagefind/1/``…"""
-    parts = max(1, -(-pages // (part_pages or PART_PAGES)))
-    return ["pagefind/", *(f"pagefind/{n}/" for n in range(1, parts))]
+def part_count(pages: int, part_pages: int | None = None) -> int:
+    """How many parts an index of this many pages comes in: one up to ``part_pages`` (PART_PAGES by default)."""
+    return max(1, -(-pages // (part_pages or PART_PAGES)))
+
+
+_ARTICLE_OF = re.compile(r"^(?:affirmations|articles)/([^/]+)/")
 
 
 def split(indexed: Mapping[str, str], part_pages: int | None = None) -> dict[str, dict[str, str]]:
     """The indexed pages (path → hash of their indexed part) by the folder of their part.
 
-    A page's part depends only on its path and the number of parts, so an edit leaves the other
-    parts as they were. Should a part come out empty (Pagefind refuses an empty index), the
-    index is a single part."""
-    folders = part_folders(len(indexed), part_pages)
-    parts: dict[str, dict[str, str]] = {folder: {} for folder in folders}
+    An article's page and its claims' pages go to the same part, chosen by a hash of the
+    article's slug (any other page by a hash of its path), so that an edit to a claim, which
+    changes its page and its article's, re-indexes one part and leaves the others as they were.
+    The part with the lowest number is in ``pagefind/`` (the search page loads Pagefind's script
+    from there), the others in ``pagefind/<number>/``; a part that gets no page is left out."""
+    count = part_count(len(indexed), part_pages)
+    numbered: dict[int, dict[str, str]] = {}
     for rel in sorted(indexed):
-        parts[folders[zlib.crc32(rel.encode()) % len(folders)]][rel] = indexed[rel]
-    if not all(parts.values()):
-        return {"pagefind/": dict(sorted(indexed.items()))} if indexed else {}
-    return parts
+        article = _ARTICLE_OF.match(rel)
+        group = article[1] if article else rel
+        numbered.setdefault(zlib.crc32(group.encode()) % count, {})[rel] = indexed[rel]
+    first = min(numbered, default=0)
+    return {"pagefind/" if n == first else f"pagefind/{n}/": numbered[n] for n in sorted(numbered)}
 
 
 def part_key(folder: str, pages: Mapping[str, str], vocabulary: str) -> str:
