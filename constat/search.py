@@ -2,10 +2,11 @@
 
 Up to PART_PAGES pages it is one Pagefind index in ``pagefind/``. A larger site's index comes
 in parts, each a Pagefind index of its own over a share of the pages (an article's page and
-its claims' pages together, by a hash of the article's slug), which the search page merges (Pagefind's mergeIndex, one WebAssembly for all).
-Pagefind cannot update an index (Pagefind/pagefind#71) and needs about 165 KB of memory per page
-it indexes: with parts an edit re-indexes only the part that holds the changed pages, parts are
-indexed two at a time, and no Pagefind process grows with the site.
+its claims' pages together, by a hash of the article's slug), which the search page merges
+(Pagefind's mergeIndex, one WebAssembly for all). Pagefind cannot update an index
+(Pagefind/pagefind#71) and needs about 165 KB of memory per page it indexes: with parts an edit
+re-indexes only the part that holds the changed pages, parts are indexed two at a time, and no
+Pagefind process grows with the site.
 
 Merged parts must answer as one index would. When a word is missing from an index, Pagefind
 searches again with ever shorter prefixes of it: a part without the word would answer with
