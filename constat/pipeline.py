@@ -75,13 +75,28 @@ class Report:
 def check(project: Project, *, strict: bool = False) -> Report:
     """Load and validate only: nothing is rendered or written (the build cache is read, never written)."""
     from constat import cache
-    from constat.load import load_project
+    from constat.load import load_project, remember_contents
     from constat.memo import use
     from constat.validate import validate
 
-    use(_memo_for(project.out) or cache.read_memo(project.out))
-    return Report(sort_problems(validate(load_project(project.root))), strict=strict)
+    memo = use(_memo_for(project.out) or cache.read_memo(project.out))
+    contents: dict[str, bytes] = {}
+    if len(memo.previous["yaml"]) < PREFILL_COLD:
+        # No cache to speak of (a fresh clone, CI): read every input once, then parse and check
+        # each file on every core, as a cold build does. Files are read here whatever the cache.
+        from constat.prefill import prefill
 
+        quick_inputs(project, contents)
+        prefill(project.root, sorted(contents), memo)
+    remember_contents(contents)
+    try:
+        return Report(sort_problems(validate(load_project(project.root))), strict=strict)
+    finally:
+        remember_contents({})
+
+
+PREFILL_COLD = 200
+"""A memo with fewer parsed files than this is cold: `check` then shares the per-file work between cores."""
 
 _IN_PROCESS: dict[Path, Memo] = {}
 """The memo of the last build of each output folder in this process (the preview server's rebuilds)."""
