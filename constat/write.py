@@ -20,12 +20,17 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from constat.memo import digest
 
 _RENAME_EXCHANGE = 2
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -192,13 +197,15 @@ def _first(files: dict[str, bytes], out: Path, staging: Path, back_dir: Path) ->
     made: set[Path] = set()
     try:
         staging.mkdir(parents=True)
+        jobs = []
         for rel in sorted(files):
             target = staging / rel
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
-            target.write_bytes(files[rel])
-            entries[rel] = Entry.of(digest(files[rel]), target)
+            jobs.append((rel, target))
+        for rel, entry in _in_threads(lambda job: (job[0], _write_new(job[1], files[job[0]])), jobs):
+            entries[rel] = entry
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -235,6 +242,7 @@ def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str]
     """Make the back buffer hold exactly ``wanted``; return its entries."""
     result: dict[str, Entry] = {}
     made: set[Path] = set()
+    jobs: list[tuple[str, Path]] = []
     for rel, sha in wanted.items():
         target = back_dir / rel
         current = back_files.get(rel)
@@ -247,16 +255,43 @@ def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str]
         elif current is not None and current.sha == sha:
             result[rel] = current
         else:
-            _ensure_parent(target, made)
-            tmp = target.with_name(target.name + ".constat-tmp")
-            tmp.write_bytes(data[rel])
-            os.replace(tmp, target)
-            result[rel] = Entry.of(sha, target)
+            if current is None:  # else the file is there, and so is its folder
+                _ensure_parent(target, made)
+            result[rel] = Entry(sha, 0, 0, 0)  # its place; the entry comes with the write below
+            jobs.append((rel, target))
+    for rel, entry in _in_threads(lambda job: (job[0], _write_over(job[1], data[job[0]], result[job[0]].sha)), jobs):
+        result[rel] = entry
     for rel in back_files.keys() - wanted.keys():  # the back buffer holds exactly back_files
         path = back_dir / rel
         path.unlink(missing_ok=True)
         _prune(path.parent, back_dir)
     return result
+
+
+WRITERS = 4
+"""Threads writing files: the system calls (create, write, rename, stat) let go of the GIL, and
+creating thousands of files is mostly waiting for them. Folders are made first, in order."""
+
+
+def _in_threads(work: Callable[[T], R], jobs: list[T]) -> list[R]:
+    """``work`` over ``jobs``, in order; the first exception is raised here once they all stopped."""
+    if len(jobs) < 64:
+        return [work(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        return list(pool.map(work, jobs))
+
+
+def _write_new(target: Path, content: bytes) -> Entry:
+    target.write_bytes(content)
+    return Entry.of(digest(content), target)
+
+
+def _write_over(target: Path, content: bytes, sha: str) -> Entry:
+    """Replace ``target`` whole: written aside, then renamed over it (never a half-written file)."""
+    tmp = target.with_name(target.name + ".constat-tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, target)
+    return Entry.of(sha, target)
 
 
 def _ensure_parent(target: Path, made: set[Path]) -> None:
