@@ -40,7 +40,7 @@ STAGES = [
     ("constat.claimreview", "claim_review", "ClaimReview: build + check"),
     ("constat.claimreview", "check_claim_review", "ClaimReview: build + check"),
     ("constat.render", "render_site", "render: Jinja2 pages, feeds, exports"),
-    ("constat.search", "index_search", "search: Pagefind index"),
+    ("constat.search", "index_parts", "search: Pagefind index (its parts)"),
     ("constat.write", "publish", "write: staging folder, compare, swap"),
 ]
 PARTS = [

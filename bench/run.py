@@ -398,7 +398,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
     phase = search_phase(result.rows["clean"].samples[-1].output)
     result.notes.append(f"search indexing from the build's own output: {phase:.2f} s" if phase is not None
                         else "search included: the build prints no phase timings; the rows 'without search' "
-                             "run the same build with index_search replaced by nothing (bench/shim.py --no-search)")
+                             "run the same build with index_parts replaced by nothing (bench/shim.py --no-search)")
     if peers is not None:
         run_peers(result, raw, work, peers, repeat, timeout, run)
     for folder in (out, work / "site-nosearch"):

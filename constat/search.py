@@ -174,19 +174,6 @@ class Interrupted(Exception):
     """The index was being built when ``interrupt`` was set: Pagefind was stopped, nothing is published."""
 
 
-def index_search(files: dict[str, bytes], site: Site, interrupt: threading.Event | None = None) -> dict[str, bytes]:
-    """Pagefind's files, under ``pagefind/``, for the pages that mark their text with data-pagefind-body.
-
-    Result URLs are relative to the site's root; the search page gives Pagefind the base path.
-    When ``interrupt`` is set before Pagefind is done (the preview got a save), Pagefind is
-    stopped within a tenth of a second and Interrupted raised.
-    """
-    pages = {p: c for p, c in files.items() if is_indexed(p, c)}
-    # No claim and no article (a dossier being started, or every article deleted): Pagefind refuses
-    # to build an empty index, and there is nothing to search.
-    return _index(pages, site, interrupt) if pages else {}
-
-
 def _command(source: Path, output: Path, site: Site) -> list[str]:
     from pagefind.service import _must_get_executable  # the bundled binary, as `python -m pagefind` finds it
 

@@ -17,7 +17,6 @@ import pytest
 from constat import search
 from constat.model import Site
 from constat.pipeline import Project, build
-from constat.search import index_search
 from tests.helpers import MINI, REPO, copy_project, tree
 
 
@@ -38,7 +37,7 @@ def test_a_large_index_is_built_without_waiting_forever() -> None:
     previous = signal.signal(signal.SIGALRM, stalled)
     signal.alarm(120)
     try:
-        files = index_search(pages, site)
+        files = search.index_parts({"pagefind/": pages}, site, None)[0]["pagefind/"]
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
