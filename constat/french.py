@@ -54,6 +54,17 @@ def month_fr(day: date) -> str:
     return f"{MONTHS[day.month - 1]} {day.year}"
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """The word as French agrees it with a count: « 1 affirmation », « 0 affirmation »,
+    « 9 affirmations » (plural from 2 on); ``plural_form`` when it is not the singular plus s."""
+    return singular if abs(count) < 2 else plural_form or singular + "s"
+
+
+def count_of(count: int, singular: str, plural_form: str | None = None) -> str:
+    """« 9 affirmations », « 1 affirmation », « 10 000 affirmations » (narrow no-break space)."""
+    return f"{count:,}".replace(",", NNBSP) + " " + plural(count, singular, plural_form)
+
+
 def de(name: str) -> str:
     """« de » before a name, as French writes it: « d’Euronews », « du Monde » (Le Monde),
     « des Échos » (Les Échos), « de La Croix », « de Paul Témoin ». No elision before h, which

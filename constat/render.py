@@ -22,7 +22,7 @@ from markupsafe import Markup
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores
-from constat.french import date_fr, de, month_fr, typography
+from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
@@ -78,6 +78,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env.filters["month_fr"] = month_fr
     env.filters["typo"] = typography
     env.filters["de"] = de
+    env.filters["count_of"] = count_of
     env.filters["number_fr"] = _number_fr
     env.filters["quoted"] = _quoted
     env.globals["site"] = dossier.site
@@ -458,7 +459,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     for status in dossier.statuses:
         listed = dossier.claims_by_status.get(status.key, ())
         yield from _paged("listing.html", f"Verdict : {status.label}", status.permalink, [home, verdicts],
-                          f"{len(listed)} affirmation(s) évaluée(s) « {status.label} ».", listed,
+                          f"{_claims(listed)} {plural(len(listed), 'évaluée')} « {status.label} ».", listed,
                           newest=newest, status=status, speaker=None, heading=status.label)
     people = ("Personnes", "/personnes/")
     yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
@@ -466,7 +467,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
         yield from _paged("listing.html", speaker.name, speaker.permalink, [home, people],
-                          f"{len(listed)} affirmation(s) {de(speaker.name)} vérifiée(s).", listed,
+                          f"{_claims(listed)} {de(speaker.name)} {plural(len(listed), 'vérifiée')}.", listed,
                           status=None, speaker=speaker, heading=speaker.name, tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
     yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
@@ -474,7 +475,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     for tag in dossier.tags:
         listed = dossier.claims_by_tag[tag.slug]
         yield from _paged("listing.html", f"Thème : {tag.label}", tag.permalink, [home, themes],
-                          f"{len(listed)} affirmation(s) vérifiée(s) sur le thème « {tag.label} ».", listed,
+                          f"{_claims(listed)} {plural(len(listed), 'vérifiée')} sur le thème « {tag.label} ».", listed,
                           status=None, speaker=None, heading=tag.label)
 
 
@@ -538,6 +539,11 @@ def claim_page(claim: Claim, site: Site) -> Page:
     page = _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
                  f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim)
     return replace(page, derived=partial(_claim_review_json, claim, site))
+
+
+def _claims(claims: tuple[Claim, ...]) -> str:
+    """« 9 affirmations »."""
+    return count_of(len(claims), "affirmation")
 
 
 def _newest(claims: tuple[Claim, ...]) -> date | None:

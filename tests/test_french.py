@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from constat.french import _RULES, NBSP, NNBSP, date_fr, de, slugify, typography
+from constat.french import _RULES, NBSP, NNBSP, count_of, date_fr, de, slugify, typography
 
 
 def test_dates_read_as_in_a_french_newspaper() -> None:
@@ -41,6 +41,15 @@ def test_de_before_a_name_elides_and_contracts_as_french_does() -> None:
     assert de("L’Écho de la Loire") == "de L’Écho de la Loire"
     assert de("John Kerry") == "de John Kerry"
     assert de("François Hollande") == "de François Hollande"
+
+
+def test_counts_agree_their_noun_as_french_does() -> None:
+    # « 9 affirmation(s) vérifiée(s) » read like a form; French is plural from 2 on.
+    assert count_of(0, "affirmation") == "0 affirmation"
+    assert count_of(1, "affirmation") == "1 affirmation"
+    assert count_of(9, "affirmation") == "9 affirmations"
+    assert count_of(10_000, "affirmation") == f"10{NNBSP}000 affirmations"
+    assert count_of(2, "travail", "travaux") == "2 travaux"
 
 
 def test_slugs_are_lowercase_ascii_words() -> None:
