@@ -100,7 +100,7 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
 
     Pages are not served while a build runs (a page and the error panel over it always agree),
     except during the idle re-index (``search_later=False``): it changes no page, and takes
-    some 40 s at 10,000 claims, when browsing the preview must not stall."""
+    seconds on a large site (a part of the index at 10,000 claims), when browsing must not stall."""
     from constat.search import Interrupted
 
     with state.building if search_later else contextlib.nullcontext():
