@@ -103,6 +103,13 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
     seconds on a large site (a part of the index at 10,000 claims), when browsing must not stall."""
     from constat.search import Interrupted
 
+    def record(report: Report | None, error: str | None = None) -> None:
+        if search_later:
+            state.record(report, error)  # the lock is held through the build
+        else:
+            with state.building:
+                state.record(report, error)
+
     with state.building if search_later else contextlib.nullcontext():
         try:
             report = build(project, strict=False, save_memo=False, search_later=search_later,
@@ -112,12 +119,10 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
             say("search index interrupted by a save: the save first")
             return True
         except Exception as exc:  # the preview must survive anything and say what happened
-            with state.building if not search_later else contextlib.nullcontext():
-                state.record(None, f"{type(exc).__name__}: {exc}")
+            record(None, f"{type(exc).__name__}: {exc}")
             say(f"build failed: {exc}")
             return False
-        with state.building if not search_later else contextlib.nullcontext():
-            state.record(report)
+        record(report)
     if report.failed:
         say(f"{report.errors} error(s): the last good site stays served; the page shows them")
         for problem in report.problems:
