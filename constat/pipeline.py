@@ -81,22 +81,14 @@ def check(project: Project, *, strict: bool = False) -> Report:
 
     memo = use(_memo_for(project.out) or cache.read_memo(project.out))
     contents: dict[str, bytes] = {}
-    if len(memo.previous["yaml"]) < PREFILL_COLD:
-        # No cache to speak of (a fresh clone, CI): read every input once, then parse and check
-        # each file on every core, as a cold build does. Files are read here whatever the cache.
-        from constat.prefill import prefill
-
-        quick_inputs(project, contents)
-        prefill(project.root, sorted(contents), memo)
+    quick_inputs(project, contents)  # every input read once (the load would read them anyway)
+    _prefill_if_cold(project, contents, memo)
     remember_contents(contents)
     try:
         return Report(sort_problems(validate(load_project(project.root))), strict=strict)
     finally:
         remember_contents({})
 
-
-PREFILL_COLD = 200
-"""A memo with fewer parsed files than this is cold: `check` then shares the per-file work between cores."""
 
 _IN_PROCESS: dict[Path, Memo] = {}
 """The memo of the last build of each output folder in this process (the preview server's rebuilds)."""
@@ -156,9 +148,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
 
     memo = use(Memo() if fresh else _memo_for(out) or cache.read_memo(out))
     remember_contents(contents, {path: mark[4] for path, mark in seen.items()})
-    if len(memo.previous["yaml"]) < len(contents) // 2:  # cold: share the per-file work between cores
-        from constat.prefill import prefill
-        prefill(project.root, sorted(contents), memo)
+    _prefill_if_cold(project, contents, memo)
     try:
         inputs = load_project(project.root)
     finally:
@@ -187,6 +177,15 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     return report
 
 
+def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo) -> None:
+    """When the memo knows few of the files read (a fresh clone, CI, a cache of another version),
+    parse and check them on every core first (constat/prefill.py): the stages then find the work done."""
+    if len(memo.previous["yaml"]) < len(contents) // 2:
+        from constat.prefill import prefill
+
+        prefill(project.root, sorted(contents), memo)
+
+
 def _stop_if(interrupt: threading.Event | None) -> None:
     """Between stages, the preview's idle re-index gives way to a save (see build's ``interrupt``)."""
     if interrupt is not None and interrupt.is_set():
@@ -198,7 +197,6 @@ def _stop_if(interrupt: threading.Event | None) -> None:
 def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes]) -> list[str]:
     """Every word of the indexed pages, each once (see constat/search.py): from the memo, by the
     hash of each page's indexed part; a page is read only when the memo does not have it."""
-
     memo, words = current(), set()
     for rel, sha in indexed.items():
         words.update(memo.get("words", sha, partial(_words_of, page, rel)).split())

@@ -108,8 +108,6 @@ def part_key(folder: str, pages: Mapping[str, str], vocabulary: str) -> str:
 
 _TAG = re.compile(r"<[^>]*>")
 _INLINE = re.compile(r"</?(?:a|abbr|b|cite|code|del|em|i|ins|mark|q|s|small|span|strong|sub|sup|time|u)\b[^>]*>")
-
-
 _EDGES = re.compile(r"^\W+|\W+$")
 
 
@@ -165,7 +163,7 @@ def _fragments_of(built: Mapping[str, Mapping[str, bytes]], url: str) -> list[st
             raw = gzip.decompress(data) if "/fragment/" in rel else b""
             if url.encode() in raw and json.loads(raw.removeprefix(b"pagefind_dcd")).get("url") == url:
                 found.add(rel.rpartition("/")[2].removesuffix(".pf_fragment"))
-    if len(found) < (1 if built else 0):
+    if built and not found:
         raise RuntimeError(f"Pagefind indexed no page at {url}")
     return sorted(found)
 
