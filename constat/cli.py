@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -40,7 +44,33 @@ def _parser(default_root: Path) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, default_root: Path | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    with _stopped_like_ctrl_c():
+        try:
+            return _main(argv, default_root, stdout or sys.stdout, stderr or sys.stderr)
+        except KeyboardInterrupt:
+            print("build.py: stopped; the site folder holds the last build that finished, whole",
+                  file=stderr or sys.stderr)
+            return 130
+
+
+@contextlib.contextmanager
+def _stopped_like_ctrl_c() -> Iterator[None]:
+    """A stop signal (``kill``, a closed terminal) does what Ctrl+C does: the build stops its
+    workers and Pagefind, removes its scratch folders and leaves the previous site as it was.
+    Python's default for these signals is to die on the spot, leaving Pagefind running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {s: signal.signal(s, signal.default_int_handler) for s in stops}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _main(argv: list[str] | None, default_root: Path | None, out: TextIO, err: TextIO) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0] not in ("build", "check", "serve", "new", "diff", "-h", "--help"):
         args_list.insert(0, "build")

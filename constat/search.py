@@ -139,16 +139,21 @@ def index_parts(parts: Mapping[str, Mapping[str, bytes]], site: Site, vocabulary
     Only the main part (``pagefind/``) keeps Pagefind's scripts and WebAssembly: the search page
     loads them from there, and the other parts are merged into that instance."""
     extra = {VOCABULARY_PAGE: vocabulary_page(vocabulary, site)} if vocabulary is not None else {}
+    stopping = _Either(interrupt)
 
     def one(folder: str) -> dict[str, bytes]:
-        files = _index({**parts[folder], **extra}, site, interrupt)
+        files = _index({**parts[folder], **extra}, site, stopping)
         if folder != "pagefind/":
             files = {rel: data for rel, data in files.items() if not _MAIN_ONLY.search(rel)}
         return {folder + rel.removeprefix("pagefind/"): data for rel, data in files.items()}
 
     folders = [folder for folder in sorted(parts) if parts[folder]]
     with ThreadPoolExecutor(max_workers=min(2, len(folders) or 1)) as pool:
-        built = dict(zip(folders, pool.map(one, folders), strict=True))
+        try:
+            built = dict(zip(folders, pool.map(one, folders), strict=True))
+        except BaseException:  # Ctrl+C, a stop signal, a part failing: the other Pagefind stops too
+            stopping.set()
+            raise
     return built, _fragments_of(built, "/" + VOCABULARY_PAGE.removesuffix("index.html")) if extra else []
 
 
@@ -168,6 +173,19 @@ def _fragments_of(built: Mapping[str, Mapping[str, bytes]], url: str) -> list[st
     return sorted(found)
 
 
+class _Either:
+    """Set when the caller's ``interrupt`` is, or once ``set()`` here (without touching the caller's)."""
+
+    def __init__(self, interrupt: threading.Event | None) -> None:
+        self.interrupt, self.own = interrupt, threading.Event()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.interrupt is not None and self.interrupt.is_set())
+
+    def set(self) -> None:
+        self.own.set()
+
+
 class Interrupted(Exception):
     """The index was being built when ``interrupt`` was set: Pagefind was stopped, nothing is published."""
 
@@ -179,7 +197,7 @@ def _command(source: Path, output: Path, site: Site) -> list[str]:
             "--force-language", site.language, "--quiet"]
 
 
-def _index(pages: dict[str, bytes], site: Site, interrupt: threading.Event | None) -> dict[str, bytes]:
+def _index(pages: dict[str, bytes], site: Site, interrupt: threading.Event | _Either | None) -> dict[str, bytes]:
     # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
     # package ships), and the index comes back as the files it writes there. Its Python API was
     # dropped: it waits about 0.1 s per reply, its get_files reply overflows its 2 MiB reader from

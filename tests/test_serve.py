@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -227,11 +228,14 @@ sys.exit(main(sys.argv[1:]))
 def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path) -> None:
     # Once idle, the preview brings the search index up to date: about 40 s at 10,000 claims.
     # A save in the meantime stops it and is built at once, not after the index.
+    # Stopped (a closed terminal, kill) while Pagefind runs, it takes Pagefind and its scratch folder along.
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+                               env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
     assert process.stdout is not None
     lines: list[str] = []
     try:
@@ -258,6 +262,50 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
         assert time.monotonic() - saved < 20, "built without waiting for the index"
         while "interrupted" not in (line := process.stdout.readline()):
             assert line, "the preview says the index was interrupted"
-    finally:
+        time.sleep(1.5)  # idle again: the slow index starts over
+        assert _running_in(scratch), "Pagefind is indexing from its scratch folder"
         process.terminate()
+        assert process.wait(timeout=10) == 0
+        assert not _running_in(scratch), "no Pagefind left running"
+        assert not list(scratch.iterdir()), "no scratch folder left behind"
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _running_in(folder: Path) -> bool:
+    """Whether a process has ``folder`` on its command line (Linux: /proc)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if str(folder).encode() in cmdline.read_bytes():
+                return True
+    return False
+
+
+def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    before = tree(root / "site")
+    article = root / "content/budget-regional.md"
+    article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
+                       encoding="utf-8")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "build", "--root", str(root)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
+    try:
+        deadline = time.monotonic() + 30
+        while not _running_in(scratch):
+            assert time.monotonic() < deadline, "the build reached the search index"
+            time.sleep(0.1)
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+        assert process.returncode == 130
+        assert "stopped" in err and "Traceback" not in err
+        assert not _running_in(scratch), "no Pagefind left running"
+        assert not list(scratch.iterdir()), "no scratch folder left behind"
+        assert tree(root / "site") == before, "the previous site, whole"
+    finally:
+        process.kill()
         process.wait(timeout=10)
