@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -309,3 +310,21 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_forked_workers_still_die_on_a_stop_signal() -> None:
+    # The build's pools end their workers with SIGTERM: the Ctrl+C-like handling of the main
+    # process must not make them linger (a worker that raised instead hung the test suite).
+    from constat.cli import _stopped_like_ctrl_c
+
+    with _stopped_like_ctrl_c():
+        pid = os.fork()
+        if pid == 0:
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(3)  # the child never returns into pytest
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
