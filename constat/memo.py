@@ -21,16 +21,19 @@ MISSING: Any = object()
 TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records", "templates", "words", "pages")
 """yaml: text hash → parsed data; checks: (kind, path, file hash) → the file's own problems;
 html: Markdown text's hash → safe HTML; folded: body hash → folded text; quote: (body hash, quote) → position;
-cards: (templates and site hash, claim digest) → a claim's card; records: (site, claim digest) → open-data row;
+cards: (templates and site hash, claim digest) → a claim's card; records: (site hash, claim digest) → open-data row;
 templates: ("uses", source hash) → the templates a template uses, ("code", Jinja's key and checksum) → compiled code;
 words: hash of a page's indexed part → its words (search.page_words);
 pages: (template and site hash, claim digest) → the claim page's path, key, permalink and date."""
 
 
+DIGEST_SIZE = 16
+
+
 def digest(data: bytes | str) -> str:
     """A short content hash (BLAKE2b, 128 bits), the key of every table."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return hashlib.blake2b(raw, digest_size=DIGEST_SIZE).hexdigest()
 
 
 @lru_cache(maxsize=8192)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from constat.memo import current
+from constat.memo import current, digest
 from constat.model import Claim, Dossier
 
 CSV_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -71,20 +72,28 @@ def _record(claim: Claim, dossier: Dossier) -> dict[str, Any]:
 
 
 def claims_json(dossier: Dossier) -> bytes:
-    """The bytes ``json.dumps(data, ensure_ascii=False, indent=1)`` writes, each claim's part made once."""
+    return "".join(claims_json_text(dossier)).encode("utf-8")
+
+
+def claims_json_text(dossier: Dossier) -> Iterator[str]:
+    """The text ``json.dumps(data, ensure_ascii=False, indent=1)`` writes, in pieces (20 MB at
+    10,000 claims, never whole in memory), each claim's part made once."""
     site = dossier.site
     head = json.dumps({"title": site.title, "publisher": site.publisher_name, "licence": site.licence_url,
                        "documentation": site.absolute_url("/donnees/"), "claims": []}, ensure_ascii=False, indent=1)
     if not dossier.claims:
-        return (head + "\n").encode("utf-8")
+        yield head + "\n"
+        return
     assert head.endswith('"claims": []\n}')
-    records = ",\n".join(_rows(dossier)[0])
-    return (head[:-len("[]\n}")] + "[\n" + records + "\n ]\n}\n").encode("utf-8")
+    yield head[:-len("[]\n}")] + "[\n"
+    for n, record in enumerate(_rows(dossier)[0]):
+        yield (",\n" + record) if n else record
+    yield "\n ]\n}\n"
 
 
 def _rows(dossier: Dossier) -> tuple[list[str], list[str]]:
     """Each claim's JSON object (indented as in the whole file) and CSV line, from the memo when known."""
-    key = repr(dossier.site)
+    key = digest(repr(dossier.site))  # a short key: the cache writes it once per claim
 
     def make(claim: Claim) -> tuple[str, str]:
         record = _record(claim, dossier)
@@ -115,4 +124,9 @@ def _cell(value: Any) -> str:
 
 
 def claims_csv(dossier: Dossier) -> bytes:
-    return (_csv_lines([[name for name, _ in CSV_COLUMNS]]) + "".join(_rows(dossier)[1])).encode("utf-8")
+    return "".join(claims_csv_text(dossier)).encode("utf-8")
+
+
+def claims_csv_text(dossier: Dossier) -> Iterator[str]:
+    yield _csv_lines([[name for name, _ in CSV_COLUMNS]])
+    yield from _rows(dossier)[1]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from constat.cache import State
     from constat.load import Inputs
     from constat.model import Claim, Dossier
+    from constat.spool import Spool, Spooled
     from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
@@ -221,9 +222,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat.claimreview import has_claim_review
     from constat.model import build_model
-    from constat.render import TemplateProblem, render_site
-    from constat.search import index_parts, indexed_part, is_indexed, part_key, parts_file, split
-    from constat.write import publish_site
+    from constat.spool import Spool
 
     _stop_if(interrupt)
     dossier = build_model(inputs)
@@ -234,10 +233,28 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
                                         partial(_check_claim_review, claim, dossier))
     if report.failed:
         return
-    trusted, _ = verified
+    spool = Spool(project.out)
     try:
-        rendered = render_site(dossier, project.templates,
-                               {rel: key for rel, key in state.keys.items() if rel in trusted})
+        _render_and_publish_spooled(project, dossier, report, state, verified, search_later, interrupt, spool)
+    finally:
+        spool.clear()
+    if report.written is not None:
+        report.model = (inputs, dossier)
+
+
+def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
+                                verified: tuple[dict[str, Entry], bool], search_later: bool,
+                                interrupt: threading.Event | None, spool: Spool) -> None:
+    from constat.render import TemplateProblem, render_site
+    from constat.search import index_parts, part_count, part_key, parts_file, split
+    from constat.write import publish_site
+
+    trusted, _ = verified
+    part_pages = dossier.site.search_part_pages
+    try:
+        rendered = render_site(dossier, project.templates, spool,
+                               {rel: key for rel, key in state.keys.items() if rel in trusted},
+                               words=part_count(len(dossier.claims) + len(dossier.articles), part_pages) > 1)
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return
@@ -245,12 +262,15 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     report.pages = sum(name.endswith(".html") for name in rendered.keys)
     keep = {rel: trusted[rel].sha for rel in rendered.kept}
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
-    indexed = {rel: digest(indexed_part(data)) for rel, data in rendered.files.items() if is_indexed(rel, data)}
+    indexed = {rel: spooled.indexed for rel, spooled in rendered.files.items() if spooled.indexed is not None}
     indexed.update((rel, state.indexed[rel]) for rel in keep if rel in state.indexed)
-    parts = split(indexed, dossier.site.search_part_pages)
+    parts = split(indexed, part_pages)
 
     def page(rel: str) -> bytes:
-        return rendered.files[rel] if rel in rendered.files else (project.out / rel).read_bytes()
+        return rendered.files[rel].read() if rel in rendered.files else (project.out / rel).read_bytes()
+
+    def source(rel: str) -> str:
+        return rendered.files[rel].path if rel in rendered.files else f"{project.out}/{rel}"
 
     vocabulary = _vocabulary(indexed, page) if len(parts) > 1 else None
     vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
@@ -259,24 +279,23 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
     def intact(folder: str) -> bool:  # a part always has files: none recorded is no part
         return bool(state.search_files.get(folder)) and all(rel in trusted for rel in state.search_files[folder])
 
+    files: dict[str, bytes | Spooled] = dict(rendered.files)
     stale = [folder for folder in parts if not (intact(folder) and state.search.get(folder) == keys[folder])]
     if stale and search_later and state.search_files and all(map(intact, state.search_files)):
         keys, report.search_pending = state.search, True  # the whole previous index, for now
     elif stale:
-        built, hidden = index_parts({folder: {rel: page(rel) for rel in parts[folder]} for folder in stale},
+        built, hidden = index_parts({folder: {rel: source(rel) for rel in parts[folder]} for folder in stale},
                                     dossier.site, vocabulary, interrupt)
-        for folder, files in built.items():
-            rendered.files.update(files)
-            state.search_files[folder], state.search_hidden[folder] = sorted(files), hidden
+        for folder, index in built.items():
+            files.update(index)
+            state.search_files[folder], state.search_hidden[folder] = sorted(index), hidden
     keep.update((rel, trusted[rel].sha) for folder in keys if folder not in stale or report.search_pending
                 for rel in state.search_files.get(folder, []))
-    rendered.files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
+    files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
     search_files = {folder: state.search_files.get(folder, []) for folder in keys}
     search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
-    written = publish_site(rendered.files, project.out, keep=keep, site=state.site, back=state.back,
-                           verified=verified)
+    written = publish_site(files, project.out, keep=keep, site=state.site, back=state.back, verified=verified)
     report.written = written.report
-    report.model = (inputs, dossier)
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back
     state.indexed, state.search, state.search_files, state.search_hidden = indexed, keys, search_files, search_hidden

@@ -1,4 +1,4 @@
-"""Stage 4, render: the model to {output path: bytes}, through the Jinja2 templates in templates/."""
+"""Stage 4, render: the model to the site's files (in the spool), through the Jinja2 templates in templates/."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
-from constat.opendata import CSV_COLUMNS, claims_csv, claims_json
+from constat.opendata import CSV_COLUMNS, claims_csv_text, claims_json_text
 from constat.problems import Problem
+from constat.search import indexed_part, page_words
+from constat.spool import Spool, Spooled
 
 
 class TemplateProblem(Exception):
@@ -121,19 +123,22 @@ class Page:
 class Rendered:
     """The output of a build: what was rendered, and the key of every file."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
-    """Files rendered by this build."""
+    files: dict[str, Spooled] = field(default_factory=dict)
+    """Files rendered by this build, waiting in the spool (constat/spool.py)."""
     keys: dict[str, str] = field(default_factory=dict)
     """Every output file's key: the hash of what it was made from. Same key, same bytes."""
     kept: set[str] = field(default_factory=set)
     """Files not rendered because the previous build rendered them from the same key."""
 
 
-def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | None = None) -> Rendered:
-    """Every file of the site, in memory: nothing is written until all of it rendered.
+def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[str, str] | None = None,
+                *, words: bool = False) -> Rendered:
+    """Every file of the site, into ``spool``: nothing is published until all of it rendered.
 
     ``previous`` holds the keys of files the previous build wrote and that are still intact in the
     output folder: a file whose key is unchanged is not rendered again (it is in ``kept``).
+    ``words``: the search index needs the site's vocabulary (it comes in parts): the words of each
+    page the search covers are put in the memo as it is rendered, on every core.
     """
     previous = previous or {}
     env, used, cards = _environment(dossier, templates)
@@ -163,12 +168,12 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
         if previous.get(path) == key:
             out.kept.add(path)
             return False
-        out.files[path] = b""  # its place, so the files keep the pages' order
+        out.files[path] = _PENDING  # its place, so the files keep the pages' order
         return True
 
     def add(path: str, key: str, render: Callable[[], bytes]) -> None:
         if needed(path, key):
-            out.files[path] = render()
+            out.files[path] = spool.put(path, render())
 
     def claim_key(claim: Claim) -> tuple[str, str, str, date | None]:
         page = claim_page(claim, dossier.site)
@@ -192,8 +197,8 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
                 todo.append(page)
         if lastmod is not None:
             sitemap.append((permalink, lastmod))
-    for page, content in zip(todo, _render_pages(env, todo), strict=True):
-        out.files[page.path] = content
+    for page, spooled in zip(todo, _render_pages(env, todo, spool, words), strict=True):
+        out.files[page.path] = spooled
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
                  Page("robots.txt", "robots.txt", {})):
         add(page.path, page_key(page), partial(_render_bytes, env, page))
@@ -201,8 +206,9 @@ def render_site(dossier: Dossier, templates: Path, previous: dict[str, str] | No
                 derived=lambda: {"entries": feed_entries(dossier)})
     add(feed.path, page_key(feed), partial(_render_bytes, env, feed))
     whole = digest(f"{site_data} {dossier.digest}")  # the open data: no template
-    add("donnees/affirmations.json", whole, partial(claims_json, dossier))
-    add("donnees/affirmations.csv", whole, partial(claims_csv, dossier))
+    for path, text in (("donnees/affirmations.json", claims_json_text), ("donnees/affirmations.csv", claims_csv_text)):
+        if needed(path, whole):
+            out.files[path] = spool.put_text(path, text(dossier))
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
         if asset.is_file() and not asset.is_symlink():
@@ -335,43 +341,62 @@ _FINGERPRINTER = _Fingerprinter()
 
 PARALLEL_FROM = 400
 """Pages to render from which the work is shared between processes (one per core)."""
-_JOB: tuple[jinja2.Environment, list[Page], set[Any]] | None = None
+_JOB: tuple[jinja2.Environment, list[Page], Spool, bool] | None = None
 """What forked workers render: set just before the fork, inherited, never sent."""
 
 
-def _render_pages(env: jinja2.Environment, todo: list[Page]) -> list[bytes]:
-    """The pages' bytes, in order; on every core when there are many and forking is safe.
+def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words: bool) -> list[Spooled]:
+    """The pages, in order, rendered into the spool; on every core when there are many and forking is safe.
 
-    Workers are forked (they inherit the model and the compiled templates, nothing is pickled
-    but the bytes they return); never from a process running other threads (the preview
-    server), which a fork would copy mid-work.
+    Workers are forked (they inherit the model and the compiled templates); they write the pages
+    themselves and send back only what the build keeps of them (hashes, new memo entries). Never
+    forked from a process running other threads (the preview server), which a fork would copy mid-work.
     """
     global _JOB
+    memo = current()
     if len(todo) < PARALLEL_FROM or not can_fork():
-        return [_render_bytes(env, page) for page in todo]
+        return [_spool_page(env, page, spool, words) for page in todo]
     for name in env.list_templates():  # compiled once, before the fork
         env.get_template(name)
-    _JOB = (env, todo, set(current().used["cards"]))
+    _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
     try:
         with multiprocessing.get_context("fork").Pool(cores()) as pool:
             parts = pool.map(_render_share, [(n, chunks) for n in range(chunks)])
     finally:
         _JOB = None
-    rendered: list[bytes] = [b""] * len(todo)
-    cards = current().used["cards"]
-    for n, (contents, new_cards) in enumerate(parts):
-        rendered[n::chunks] = contents
-        cards.update(new_cards)  # the cards the workers rendered: the memo saves them for next time
-    return rendered
+    spooled: list[Spooled] = [_PENDING] * len(todo)
+    for n, (done, new_cards, new_words) in enumerate(parts):
+        spooled[n::chunks] = done
+        memo.used["cards"].update(new_cards)  # the cards the workers rendered: the memo saves them for next time
+        for key, value in new_words.items():
+            memo.put("words", key, value)
+    return spooled
 
 
-def _render_share(share: tuple[int, int]) -> tuple[list[bytes], dict[Any, Any]]:
+def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any], dict[str, str]]:
+    """One worker's share of the pages, and the memo entries it made for them (not those it made
+    for its earlier shares: sent once, they are not unpickled again in the main process)."""
     assert _JOB is not None
-    env, todo, known = _JOB
+    env, todo, spool, words = _JOB
     n, chunks = share
-    contents = [_render_bytes(env, page) for page in todo[n::chunks]]
-    return contents, {k: v for k, v in current().used["cards"].items() if k not in known}
+    memo = current()
+    cards, known = memo.used["cards"], set(memo.used["cards"])
+    new_words, known_words = memo.journal["words"], set(memo.journal["words"])
+    done = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
+    return (done, {k: v for k, v in cards.items() if k not in known},
+            {k: v for k, v in new_words.items() if k not in known_words})
+
+
+def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:
+    data = _render_bytes(env, page)
+    spooled = spool.put(page.path, data)
+    if words and spooled.indexed is not None and current().peek("words", spooled.indexed) is MISSING:
+        current().put("words", spooled.indexed, page_words(indexed_part(data)))
+    return spooled
+
+
+_PENDING = Spooled("", "", None)
 
 
 def _render_bytes(env: jinja2.Environment, page: Page) -> bytes:

@@ -131,7 +131,7 @@ def parts_file(folders: list[str], hidden: list[str]) -> dict[str, bytes]:
     return {PARTS_FILE: json.dumps(data).encode() + b"\n"} if folders else {}
 
 
-def index_parts(parts: Mapping[str, Mapping[str, bytes]], site: Site, vocabulary: list[str] | None,
+def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, vocabulary: list[str] | None,
                 interrupt: threading.Event | None = None) -> tuple[dict[str, dict[str, bytes]], list[str]]:
     """Each part's index files (paths from the site's root), built two at a time, and the ids
     Pagefind gave the vocabulary page (none without one: a single part).
@@ -197,7 +197,8 @@ def _command(source: Path, output: Path, site: Site) -> list[str]:
             "--force-language", site.language, "--quiet"]
 
 
-def _index(pages: dict[str, bytes], site: Site, interrupt: threading.Event | _Either | None) -> dict[str, bytes]:
+def _index(pages: Mapping[str, bytes | str], site: Site,
+           interrupt: threading.Event | _Either | None) -> dict[str, bytes]:
     # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
     # package ships), and the index comes back as the files it writes there. Its Python API was
     # dropped: it waits about 0.1 s per reply, its get_files reply overflows its 2 MiB reader from
@@ -205,6 +206,8 @@ def _index(pages: dict[str, bytes], site: Site, interrupt: threading.Event | _Ei
     # replies to WriteFiles, which on a busy machine left some index files empty (2 runs in 20).
     # The command exits only once every file is written. Pages are written in sorted order:
     # Pagefind indexes them in the order the folder lists them.
+    from constat.spool import link_or_copy
+
     with tempfile.TemporaryDirectory(prefix="constat-pagefind-") as scratch:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):
@@ -212,7 +215,11 @@ def _index(pages: dict[str, bytes], site: Site, interrupt: threading.Event | _Ei
                 raise Interrupted  # writing 11,000 pages for Pagefind takes seconds too
             target = source / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(pages[path])
+            page = pages[path]
+            if isinstance(page, bytes):
+                target.write_bytes(page)
+            else:  # a page's file, in the spool or the site: Pagefind only reads it
+                link_or_copy(page, target)
         with subprocess.Popen(
                 _command(source, output, site), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 cwd=scratch,  # no pagefind.yml is read from there

@@ -20,13 +20,14 @@ import ctypes
 import ctypes.util
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from constat.memo import digest
+from constat.spool import Spooled, move
 
 _RENAME_EXCHANGE = 2
 T = TypeVar("T")
@@ -122,17 +123,18 @@ def _is_safe(rel: str) -> bool:
     return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
-def publish(files: dict[str, bytes], out: Path) -> WriteReport:
+def publish(files: Mapping[str, bytes | Spooled], out: Path) -> WriteReport:
     """Replace the folder ``out`` by exactly ``files``: all of them or, on any failure, none.
 
     Without the previous build's manifests, every file already there is read to be compared."""
     return publish_site(files, out).report
 
 
-def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | None = None,
+def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[str, str] | None = None,
                  site: Manifest | None = None, back: Manifest | None = None,
                  verified: tuple[dict[str, Entry], bool] | None = None) -> Written:
-    """``files`` (path → bytes) plus ``keep`` (path → hash of a file already in ``out``, not rendered again).
+    """``files`` (path → bytes, or a file in the spool, which is moved) plus ``keep`` (path → hash
+    of a file already in ``out``, not rendered again).
 
     ``site`` and ``back`` are the manifests the previous build returned; without them every file
     already there is read to be compared.
@@ -156,9 +158,9 @@ def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | N
         if trusted.get(rel, Entry("", 0, 0, 0)).sha != sha:
             raise ValueError(f"{rel} was kept but is not in the output folder as recorded")
         wanted[rel] = sha
-    data: dict[str, bytes] = {}
+    data: dict[str, bytes | Spooled] = {}
     for rel, content in files.items():
-        sha = digest(content)
+        sha = content.sha if isinstance(content, Spooled) else digest(content)
         wanted[rel] = sha
         if rel not in trusted and _same_bytes(out / rel, content):
             trusted[rel] = Entry.of(sha, out / rel)  # there already, as a clean build would write it
@@ -189,7 +191,7 @@ def publish_site(files: dict[str, bytes], out: Path, *, keep: dict[str, str] | N
     return Written(report, Manifest.scan(out, new_site), previous_back)
 
 
-def _first(files: dict[str, bytes], out: Path, staging: Path, back_dir: Path) -> Written:
+def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_dir: Path) -> Written:
     """No site yet: write it all into a staging folder, then rename that into place."""
     if back_dir.exists():
         shutil.rmtree(back_dir)
@@ -237,7 +239,7 @@ def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dic
     return linked
 
 
-def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str], data: dict[str, bytes],
+def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str], data: dict[str, bytes | Spooled],
             out: Path, trusted: dict[str, Entry]) -> dict[str, Entry]:
     """Make the back buffer hold exactly ``wanted``; return its entries."""
     result: dict[str, Entry] = {}
@@ -281,13 +283,19 @@ def _in_threads(work: Callable[[T], R], jobs: list[T]) -> list[R]:
         return list(pool.map(work, jobs))
 
 
-def _write_new(target: Path, content: bytes) -> Entry:
+def _write_new(target: Path, content: bytes | Spooled) -> Entry:
+    if isinstance(content, Spooled):
+        move(content, target)
+        return Entry.of(content.sha, target)
     target.write_bytes(content)
     return Entry.of(digest(content), target)
 
 
-def _write_over(target: Path, content: bytes, sha: str) -> Entry:
-    """Replace ``target`` whole: written aside, then renamed over it (never a half-written file)."""
+def _write_over(target: Path, content: bytes | Spooled, sha: str) -> Entry:
+    """Replace ``target`` whole: written aside (or in the spool), then renamed over it (never a half-written file)."""
+    if isinstance(content, Spooled):
+        move(content, target)
+        return Entry.of(sha, target)
     tmp = target.with_name(target.name + ".constat-tmp")
     tmp.write_bytes(content)
     os.replace(tmp, target)
@@ -335,10 +343,12 @@ def recover(out: Path) -> None:
         old.rename(out)
 
 
-def _same_bytes(path: Path, data: bytes) -> bool:
+def _same_bytes(path: Path, content: bytes | Spooled) -> bool:
     try:
-        return path.is_file() and not path.is_symlink() and path.stat().st_size == len(data) \
-            and path.read_bytes() == data
+        if not path.is_file() or path.is_symlink():
+            return False
+        data = content.read() if isinstance(content, Spooled) else content
+        return path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         return False
 

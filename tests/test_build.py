@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from constat import pipeline, prefill, render
 from constat.pipeline import Project, build
+from constat.spool import Spool
 from tests.helpers import GOLDEN, MINI, REPO, build_py, cli, copy_project, leftovers, tree, tree_diff
 
 
@@ -99,25 +101,31 @@ def test_a_template_error_names_the_template_and_line_and_writes_nothing(
     assert f"templates/claim.html:{line}:1: error: rendering affirmations/" in run.err
     assert "sumary" in run.err
     assert tree(root / "site") == before
+    assert leftovers(root) == [], "the pages rendered before the error are not left in the spool"
 
 
-def test_a_crash_while_writing_leaves_the_previous_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stage", ["render", "publish"])
+def test_a_crash_while_writing_leaves_the_previous_site(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
     before = tree(root / "site")
     (root / "content/budget-regional.md").write_text(
         (root / "content/budget-regional.md").read_text().replace("Le budget régional en hausse", "Nouveau titre"))
     calls = 0
-    real_write = Path.write_bytes
+    # The disk fills up after a few files: as pages are rendered into the spool, or as the
+    # search index and the other files made in memory are published.
+    owner, name = (Spool, "put") if stage == "render" else (Path, "write_bytes")
+    real_write = getattr(owner, name)
 
-    def failing_write(self: Path, data: bytes) -> int:  # the disk fills up after a few files
+    def failing_write(self: Any, *args: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls > 3:
             raise OSError(28, "No space left on device")
-        return real_write(self, data)
+        return real_write(self, *args)
 
-    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    monkeypatch.setattr(owner, name, failing_write)
     with pytest.raises(OSError):
         build(Project.at(root))
     monkeypatch.undo()
