@@ -9,11 +9,11 @@ compute the same entries, which are keyed by content, so the result cannot diffe
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Any
 
 from constat.forking import can_fork, cores
+from constat.forking import pool as forked_pool
 from constat.load import ClaimFile, load_article, load_yaml_file
 from constat.markup import folded_article_text, inline_markdown, markdown_to_html
 from constat.memo import TABLES, Memo, current
@@ -36,7 +36,7 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
     _JOB = (root, fresh)
     shares = cores() * 4
     try:
-        with multiprocessing.get_context("fork").Pool(cores()) as pool:
+        with forked_pool() as pool:
             made = pool.map(_prepare_share, [(n, shares) for n in range(shares)])
     finally:
         _JOB = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import multiprocessing
 import pickle
 import sys
 from collections import Counter
@@ -22,6 +21,7 @@ from markupsafe import Markup
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores
+from constat.forking import pool as forked_pool
 from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
@@ -361,7 +361,7 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
     try:
-        with multiprocessing.get_context("fork").Pool(cores()) as pool:
+        with forked_pool() as pool:
             parts = pool.map(_render_share, [(n, chunks) for n in range(chunks)])
     finally:
         _JOB = None
