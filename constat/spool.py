@@ -4,9 +4,10 @@ At 10,000 claims the rendered site is some 240 MB; held in memory until the swap
 of a clean build's peak, and it crossed a pipe from the render workers. Now each file is written
 once, as it is rendered (by the forked workers when there are many), into a spool folder beside
 the output folder (``.site.spool/``, same file system), and the build keeps only its hash. The
-search index links the pages it reads into Pagefind's folder, and publishing renames the files
-into the staging folder or the back buffer: no file is copied, none is read back but the pages
-whose words the memo does not know. The spool is emptied at the start and at the end of a build.
+files are at their place in the site's tree: for a first build the spool becomes the staging
+folder; later builds rename the files into the back buffer. The search index links the pages it
+reads into Pagefind's folder. No file is copied, none is read back but the pages whose words
+the memo does not know. The spool is emptied at the start and at the end of a build.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from constat.memo import DIGEST_SIZE, digest
 from constat.search import indexed_part, is_indexed
@@ -39,12 +40,14 @@ class Spooled:
 
 
 class Spool:
-    """The spool folder of one build: files named by the hash of their output path, which is unique."""
+    """The spool folder of one build: the rendered files at their place in the site's tree."""
 
     def __init__(self, out: Path) -> None:
         self.folder = out.parent / f".{out.name}.spool"
         self.clear()
         self.folder.mkdir(parents=True)
+        self.made = {str(self.folder)}
+        """Folders known to exist (in each forked worker, those it made or saw)."""
 
     def clear(self) -> None:
         """Remove the folder and whatever is left in it (files not published, a killed build's)."""
@@ -53,10 +56,19 @@ class Spool:
         elif self.folder.exists() or self.folder.is_symlink():
             self.folder.unlink()
 
+    def _place(self, rel: str) -> str:
+        check_output_path(rel)
+        path = f"{self.folder}/{rel}"
+        parent = path.rpartition("/")[0]
+        if parent not in self.made:
+            os.makedirs(parent, exist_ok=True)
+            self.made.add(parent)
+        return path
+
     def put_text(self, rel: str, pieces: Iterable[str]) -> Spooled:
         """A file made of many pieces of text (the open data: 20 MB at 10,000 claims), written as
         they come; never a page the search covers."""
-        path, hashed = f"{self.folder}/{digest(rel)}", hashlib.blake2b(digest_size=DIGEST_SIZE)
+        path, hashed = self._place(rel), hashlib.blake2b(digest_size=DIGEST_SIZE)
         with open(path, "wb") as f:
             for piece in pieces:
                 data = piece.encode("utf-8")
@@ -65,10 +77,25 @@ class Spool:
         return Spooled(path, hashed.hexdigest(), None)
 
     def put(self, rel: str, data: bytes) -> Spooled:
-        path = f"{self.folder}/{digest(rel)}"
+        path = self._place(rel)
         with open(path, "wb") as f:
             f.write(data)
         return Spooled(path, digest(data), digest(indexed_part(data)) if is_indexed(rel, data) else None)
+
+
+class UnsafePath(ValueError):
+    """An output path that would land outside the output folder."""
+
+
+def check_output_path(rel: str) -> PurePosixPath:
+    if not is_safe(rel):
+        raise UnsafePath(f"refusing to write outside the site folder: {rel!r}")
+    return PurePosixPath(rel)
+
+
+def is_safe(rel: str) -> bool:
+    """A relative path in normal form that stays inside the folder: no empty, . or .. part, no \\."""
+    return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
 
 
 def move(source: Spooled, target: Path) -> None:

@@ -23,11 +23,11 @@ import shutil
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TypeVar
 
 from constat.memo import digest
-from constat.spool import Spooled, move
+from constat.spool import Spool, Spooled, check_output_path, is_safe, move
 
 _RENAME_EXCHANGE = 2
 T = TypeVar("T")
@@ -108,21 +108,6 @@ class Written:
     """The back buffer after this build, or None when there is none to trust."""
 
 
-class UnsafePath(ValueError):
-    """An output path that would land outside the output folder."""
-
-
-def check_output_path(rel: str) -> PurePosixPath:
-    if not _is_safe(rel):
-        raise UnsafePath(f"refusing to write outside the site folder: {rel!r}")
-    return PurePosixPath(rel)
-
-
-def _is_safe(rel: str) -> bool:
-    """A relative path in normal form that stays inside the folder: no empty, . or .. part, no \\."""
-    return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
-
-
 def publish(files: Mapping[str, bytes | Spooled], out: Path) -> WriteReport:
     """Replace the folder ``out`` by exactly ``files``: all of them or, on any failure, none.
 
@@ -132,9 +117,10 @@ def publish(files: Mapping[str, bytes | Spooled], out: Path) -> WriteReport:
 
 def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[str, str] | None = None,
                  site: Manifest | None = None, back: Manifest | None = None,
-                 verified: tuple[dict[str, Entry], bool] | None = None) -> Written:
-    """``files`` (path → bytes, or a file in the spool, which is moved) plus ``keep`` (path → hash
-    of a file already in ``out``, not rendered again).
+                 verified: tuple[dict[str, Entry], bool] | None = None, spool: Spool | None = None) -> Written:
+    """``files`` (path → bytes, or a file in ``spool``, which is moved) plus ``keep`` (path → hash
+    of a file already in ``out``, not rendered again). The spool must hold nothing but files of ``files``:
+    for a first build it becomes the staging folder.
 
     ``site`` and ``back`` are the manifests the previous build returned; without them every file
     already there is read to be compared.
@@ -142,14 +128,14 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     keep = keep or {}
     out = out.resolve()
     for rel in [*files, *keep]:
-        if not _is_safe(rel):
+        if not is_safe(rel):
             check_output_path(rel)  # raises
     recover(out)
     staging, old, back_dir = (out.parent / f".{out.name}.{name}" for name in ("staging", "old", "back"))
     if staging.exists():
         shutil.rmtree(staging)
     if not out.is_dir():
-        return _first(files, out, staging, back_dir)
+        return _first(files, out, staging, back_dir, spool)
 
     trusted, closed = verified if verified is not None else (site or Manifest()).verified(out)
     trusted = dict(trusted)
@@ -191,17 +177,26 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     return Written(report, Manifest.scan(out, new_site), previous_back)
 
 
-def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_dir: Path) -> Written:
-    """No site yet: write it all into a staging folder, then rename that into place."""
+def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_dir: Path,
+           spool: Spool | None) -> Written:
+    """No site yet: the staging folder (the spool, which has the rendered files in place, plus the
+    files made in memory) is renamed into place."""
     if back_dir.exists():
         shutil.rmtree(back_dir)
     entries: dict[str, Entry] = {}
     made: set[Path] = set()
     try:
-        staging.mkdir(parents=True)
+        spooled = f"{spool.folder}/" if spool is not None and spool.folder.is_dir() else None
+        if spooled is not None and spool is not None:
+            spool.folder.rename(staging)
+        else:
+            staging.mkdir(parents=True)
         jobs = []
         for rel in sorted(files):
-            target = staging / rel
+            target, content = staging / rel, files[rel]
+            if isinstance(content, Spooled) and content.path == f"{spooled}{rel}":
+                entries[rel] = Entry.of(content.sha, target)  # there already
+                continue
             if target.parent not in made:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 made.add(target.parent)
@@ -212,7 +207,7 @@ def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Written(WriteReport(len(files), 0, 0), Manifest.scan(out, entries), None)
+    return Written(WriteReport(len(files), 0, 0), Manifest.scan(out, dict(sorted(entries.items()))), None)
 
 
 def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dict[str, Entry]) -> dict[str, Entry]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from constat.write import UnsafePath, publish
+from constat.spool import UnsafePath
+from constat.write import publish
 
 
 def test_publish_creates_replaces_and_removes(tmp_path: Path) -> None:
