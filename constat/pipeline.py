@@ -233,7 +233,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
                                         partial(_check_claim_review, claim, dossier))
     if report.failed:
         return
-    spool = Spool(project.out)
+    spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
         _render_and_publish_spooled(project, dossier, report, state, verified, search_later, interrupt, spool)
     finally:

@@ -4,10 +4,10 @@ At 10,000 claims the rendered site is some 240 MB; held in memory until the swap
 of a clean build's peak, and it crossed a pipe from the render workers. Now each file is written
 once, as it is rendered (by the forked workers when there are many), into a spool folder beside
 the output folder (``.site.spool/``, same file system), and the build keeps only its hash. The
-files are at their place in the site's tree: for a first build the spool becomes the staging
-folder; later builds rename the files into the back buffer. The search index links the pages it
-reads into Pagefind's folder. No file is copied, none is read back but the pages whose words
-the memo does not know. The spool is emptied at the start and at the end of a build.
+files of a first build are at their place in the site's tree, and the spool becomes the staging
+folder; later builds put each file into the back buffer (over the file it replaces, or renamed
+there). The search index links the pages it reads into Pagefind's folder. The spool is emptied
+at the start and at the end of a build.
 """
 
 from __future__ import annotations
@@ -40,10 +40,14 @@ class Spooled:
 
 
 class Spool:
-    """The spool folder of one build: the rendered files at their place in the site's tree."""
+    """The spool folder of one build."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, tree: bool) -> None:
         self.folder = out.parent / f".{out.name}.spool"
+        self.tree = tree
+        """Files at their place in the site's tree, so that the spool can become the first site
+        whole; else all in the spool's folder, named by the hash of their path (no folders to make
+        and remove: a template edit at 10,000 claims spools 10,000 pages into existing folders)."""
         self.clear()
         self.folder.mkdir(parents=True)
         self.made = {str(self.folder)}
@@ -58,6 +62,8 @@ class Spool:
 
     def _place(self, rel: str) -> str:
         check_output_path(rel)
+        if not self.tree:
+            return f"{self.folder}/{digest(rel)}"
         path = f"{self.folder}/{rel}"
         parent = path.rpartition("/")[0]
         if parent not in self.made:

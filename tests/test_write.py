@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from constat.pipeline import Project, build
 from constat.spool import UnsafePath
 from constat.write import publish
+from tests.helpers import MINI, copy_project, tree
 
 
 def test_publish_creates_replaces_and_removes(tmp_path: Path) -> None:
@@ -32,3 +34,30 @@ def test_paths_outside_the_site_are_refused_and_nothing_is_written(tmp_path: Pat
         publish({"index.html": b"after", bad: b"x"}, out)
     assert (out / "index.html").read_bytes() == b"before"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "nothing written: not even a back buffer"
+
+
+def _files(folder: Path) -> dict[int, bytes]:
+    return {p.stat().st_ino: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_build_rewrites_only_the_back_buffers_own_files_never_one_the_site_serves(tmp_path: Path) -> None:
+    # A page changed in two builds running: its file in the back buffer (the site before last)
+    # is written over where it is; the files of the site being served are never written to.
+    root = copy_project(MINI, tmp_path / "p")
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    page = "affirmations/budget-regional/emplois-300/index.html"
+    for n in range(1, 4):
+        claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte", f"Aucun décompte {n}"),
+                         encoding="utf-8")
+        served, back = _files(root / "site") if n > 1 else {}, _files(root / ".site.back") if n > 2 else {}
+        assert not build(Project.at(root)).failed
+        assert f"Aucun décompte {n}".encode() in (root / "site" / page).read_bytes()
+        now = {**_files(root / ".site.back"), **_files(root / "site")}
+        assert all(now[ino] == data for ino, data in served.items() if ino in now), "site/ was never written to"
+    assert (root / "site" / page).stat().st_ino in back, "the back buffer's own file was written over, in place"
+    assert tree(root / "site") == clean_build(root, tmp_path / "clean")
+
+
+def clean_build(root: Path, out: Path) -> dict[str, bytes]:
+    assert not build(Project.at(root, out), fresh=True).failed
+    return tree(out)
