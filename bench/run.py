@@ -66,6 +66,10 @@ class Sample:
     output: str
     timed_out: bool = False
     why: str = ""
+    tree_pss_mib: float = 0.0
+    """Largest sum of Pss over the child and its descendants, sampled every 200 ms: the memory the
+    tree really takes (forked workers share most of their pages with their parent, and VmRSS
+    counts a shared page in every process that maps it). 0: not measured (older runs)."""
     """Why it was killed: the time-out, or a tree that stopped using CPU (a hang)."""
 
 
@@ -88,6 +92,35 @@ class Row:
 # ------------------------------------------------------------------ measuring one process
 IDLE_LIMIT = 30.0
 """A build whose process tree uses no CPU for this long is waiting for nothing: it has hung."""
+
+
+def _tree_pids(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _tree_pss(pid: int) -> int:
+    """Pss in KiB summed over ``pid`` and its descendants (Linux 4.14+: smaps_rollup; 0 elsewhere)."""
+    total = 0
+    for current in _tree_pids(pid):
+        try:
+            with open(f"/proc/{current}/smaps_rollup", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def _tree_usage(pid: int) -> tuple[int, int]:
@@ -124,14 +157,18 @@ def measure(cmd: Sequence[str], *, timeout: float, env: dict[str, str] | None = 
                                 env=env, cwd=cwd, start_new_session=True)
         done = threading.Event()
         peak = [0]
+        peak_pss = [0]
         timed_out = [False]
         why = [""]
 
         def sample() -> None:
-            last_ticks, busy_at = -1, start
+            last_ticks, busy_at, n = -1, start, 0
             while not done.wait(0.05):
                 rss, ticks = _tree_usage(proc.pid)
                 peak[0] = max(peak[0], rss)
+                n += 1
+                if n % 4 == 0 or rss > peak[0] * 0.95:  # smaps_rollup walks the page tables: less often
+                    peak_pss[0] = max(peak_pss[0], _tree_pss(proc.pid))
                 now = time.perf_counter()
                 if ticks != last_ticks:
                     last_ticks, busy_at = ticks, now
@@ -155,7 +192,7 @@ def measure(cmd: Sequence[str], *, timeout: float, env: dict[str, str] | None = 
     log_path.unlink(missing_ok=True)
     return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, maxrss_mib=usage.ru_maxrss / 1024,
                   tree_rss_mib=peak[0] / 1024, returncode=proc.returncode, output=output,
-                  timed_out=timed_out[0], why=why[0])
+                  timed_out=timed_out[0], why=why[0], tree_pss_mib=peak_pss[0] / 1024)
 
 
 # ------------------------------------------------------------------ corpus
@@ -485,6 +522,8 @@ def _cell(row: Row | None, attribute: str, digits: int = 2) -> str:
         return "–"
     if any(s.timed_out for s in row.samples):
         return "hung"
+    if attribute == "tree_pss_mib" and not all(s.tree_pss_mib for s in row.samples):
+        return "–"  # a run from before PSS was measured
     value = _f(row.median(attribute), digits)
     return value if row.ok else f"{value} (failed)"
 
@@ -499,7 +538,9 @@ def report(results: list[SizeResult], profile_md: str) -> str:
         "Every figure is one whole process (wall time; CPU = user + sys of the process and the "
         "children it waited for; RSS in MiB). *Largest process* is ru_maxrss from wait4 (the largest "
         "single process: Python or Pagefind's service); *tree* is the largest sum over the process "
-        "and its children, sampled every 50 ms. × floor = wall time / floor.py's clean build of the "
+        "and its children, sampled every 50 ms: RSS counts a page shared by forked workers in each of "
+        "them, PSS divides it between them (the memory the tree really takes; sampled every 200 ms, and "
+        "whenever RSS nears its peak). × floor = wall time / floor.py's clean build of the "
         "same corpus, measured in the same run.",
         "",
     ]
@@ -509,8 +550,8 @@ def report(results: list[SizeResult], profile_md: str) -> str:
                   "", f"Measured {r.measured_at}, Constat at {r.code}; run as {r.runner}; "
                       f"medians of {len(r.rows['clean'].samples)} run(s).", ""]
         lines += [f"- {note}" for note in r.notes]
-        lines += ["", "| build | wall (s) | CPU (s) | RSS, largest process | RSS, tree | × floor | files |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
+        lines += ["", "| build | wall (s) | CPU (s) | RSS, largest process | RSS, tree | PSS, tree | × floor | files |",
+                  "|---|---:|---:|---:|---:|---:|---:|---|"]
         for key in ("floor", "startup", "clean", "second", "claim", "claim-known", "article", "template", "check",
                     "nosearch-clean", "nosearch-second", "hugo-clean", "hugo-second", "pelican-clean",
                     "pelican-second"):
@@ -519,7 +560,8 @@ def report(results: list[SizeResult], profile_md: str) -> str:
                 continue
             ratio = "–" if not row.ok else _f(row.median("wall") / floor)
             lines.append(f"| {row.label} | {_cell(row, 'wall')} | {_cell(row, 'cpu')} | "
-                         f"{_cell(row, 'maxrss_mib', 0)} | {_cell(row, 'tree_rss_mib', 0)} | {ratio} | {row.note} |")
+                         f"{_cell(row, 'maxrss_mib', 0)} | {_cell(row, 'tree_rss_mib', 0)} | "
+                         f"{_cell(row, 'tree_pss_mib', 0)} | {ratio} | {row.note} |")
         if r.rows.get("clean") and r.rows.get("nosearch-clean") and r.rows["clean"].ok:
             search = r.rows["clean"].median("wall") - r.rows["nosearch-clean"].median("wall")
             share = search / r.rows["clean"].median("wall")
@@ -565,6 +607,14 @@ def targets(results: list[SizeResult]) -> list[str]:
         value = max(max(s.tree_rss_mib, s.maxrss_mib) for row in constat for s in row.samples)
         return f"{value:.0f} MiB {'✅' if value <= TARGET_RSS_MIB else '❌'}"
 
+    def pss(r: SizeResult) -> str:
+        constat = [row for key, row in r.rows.items()
+                   if key in ("clean", "second", "claim", "claim-known", "article", "template") and row.ok]
+        if not constat or not all(s.tree_pss_mib for row in constat for s in row.samples):
+            return "–"
+        value = max(s.tree_pss_mib for row in constat for s in row.samples)
+        return f"{value:.0f} MiB {'✅' if value <= TARGET_RSS_MIB else '❌'}"
+
     line(f"clean ≤ {TARGET_CLEAN} × floor", ratio("clean", TARGET_CLEAN))
     line(f"clean ≤ {TARGET_CLEAN} × floor, search reported apart", ratio("nosearch-clean", TARGET_CLEAN))
     line(f"second build ≤ {TARGET_SECOND_S:g} s", seconds("second", TARGET_SECOND_S))
@@ -575,6 +625,7 @@ def targets(results: list[SizeResult]) -> list[str]:
     line(f"one template edited ≤ {TARGET_TEMPLATE} × floor, search apart",
          ratio("nosearch-template", TARGET_TEMPLATE))
     line(f"peak RSS ≤ {TARGET_RSS_MIB:.0f} MiB (tree, all Constat builds)", rss)
+    line(f"peak PSS ≤ {TARGET_RSS_MIB:.0f} MiB (tree, all Constat builds)", pss)
     line("clean build, ms per claim (Constat)",
          lambda r: _f(1000 * r.rows["clean"].median("wall") / r.claims, 1) if r.rows["clean"].ok else "–")
     line("clean build, ms per claim (floor.py)", lambda r: _f(1000 * r.rows["floor"].median("wall") / r.claims, 1))
