@@ -117,7 +117,12 @@ def page_words(indexed: bytes) -> str:
     into words itself, the same way in the vocabulary page as in the page)."""
     text = indexed.decode("utf-8", "replace")
     text = html.unescape(_TAG.sub(" ", _INLINE.sub("", text)))  # inline elements do not separate words, blocks do
-    return " ".join(dict.fromkeys(word for word in (_EDGES.sub("", w) for w in text.lower().split()) if word))
+    # Each word once before its edges are cut (the order of first appearance is the same), and
+    # the expression only where an edge is not a letter or digit (\w is those and _): at 10,000
+    # pages this is seconds of a build that renders them all.
+    words = dict.fromkeys(text.lower().split())
+    return " ".join(dict.fromkeys(word for word in (w if w[0].isalnum() and w[-1].isalnum() else _EDGES.sub("", w)
+                                                    for w in words) if word))
 
 
 def vocabulary_page(words: list[str], site: Site) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import random
 import re
@@ -13,6 +14,8 @@ from pathlib import Path
 from types import FrameType
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from constat import search
 from constat.model import Site
@@ -179,3 +182,14 @@ def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) ->
     assert not report.failed, [p.format() for p in report.problems]
     assert (root / "site/index.html").is_file()
     assert not (root / "site/pagefind").exists()
+
+
+@given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
+                          st.sampled_from(["<em>", "</em>", "<p>", "</p>", "&amp;", "«", "»", " : ", "l’État", "_x_",
+                                           "25%", "…", "\u00a0", "\n"])), max_size=40))
+def test_page_words_are_every_word_once_without_the_punctuation_around_it(pieces: list[str]) -> None:
+    # What the vocabulary page gives Pagefind: defined as below, computed faster.
+    text = "".join(pieces)
+    plain = html.unescape(re.sub(r"<[^>]*>", " ", search._INLINE.sub("", text)))
+    words = (re.sub(r"^\W+|\W+$", "", w) for w in plain.lower().split())
+    assert search.page_words(text.encode("utf-8")) == " ".join(dict.fromkeys(w for w in words if w))
