@@ -39,7 +39,8 @@ def _raise_stream_limit(limit: int) -> None:
 def _leave_out_search() -> None:
     import constat.search
 
-    def index_parts(parts: Any, site: Any, vocabulary: Any, interrupt: Any = None) -> tuple[dict[str, Any], list[str]]:
+    def index_parts(parts: Any, site: Any, vocabulary: Any, interrupt: Any = None,
+                    out: Any = None) -> tuple[dict[str, Any], list[str]]:
         return {}, []
 
     # pipeline.build imports index_parts from constat.search when it runs: it gets this one.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from constat.load import MAX_FILE_BYTES
 from constat.memo import Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
+from constat.search import remove_scratch
 from constat.write import WriteReport, recover
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
 
     out = project.out
     recover(out)
+    remove_scratch(out)
     state = cache.State() if fresh else cache.read_state(out)
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
@@ -285,7 +287,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
         keys, report.search_pending = state.search, True  # the whole previous index, for now
     elif stale:
         built, hidden = index_parts({folder: {rel: source(rel) for rel in parts[folder]} for folder in stale},
-                                    dossier.site, vocabulary, interrupt)
+                                    dossier.site, vocabulary, interrupt, out=project.out)
         for folder, index in built.items():
             files.update(index)
             state.search_files[folder], state.search_hidden[folder] = sorted(index), hidden

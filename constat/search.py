@@ -19,11 +19,13 @@ fall back too. A word that appears or disappears changes every part.
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -137,7 +139,8 @@ def parts_file(folders: list[str], hidden: list[str]) -> dict[str, bytes]:
 
 
 def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, vocabulary: list[str] | None,
-                interrupt: threading.Event | None = None) -> tuple[dict[str, dict[str, bytes]], list[str]]:
+                interrupt: threading.Event | None = None, *,
+                out: Path | None = None) -> tuple[dict[str, dict[str, bytes]], list[str]]:
     """Each part's index files (paths from the site's root), built two at a time, and the ids
     Pagefind gave the vocabulary page (none without one: a single part).
 
@@ -147,7 +150,7 @@ def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, voca
     stopping = _Either(interrupt)
 
     def one(folder: str) -> dict[str, bytes]:
-        files = _index({**parts[folder], **extra}, site, stopping)
+        files = _index({**parts[folder], **extra}, site, stopping, out)
         if folder != "pagefind/":
             files = {rel: data for rel, data in files.items() if not _MAIN_ONLY.search(rel)}
         return {folder + rel.removeprefix("pagefind/"): data for rel, data in files.items()}
@@ -202,8 +205,19 @@ def _command(source: Path, output: Path, site: Site) -> list[str]:
             "--force-language", site.language, "--quiet"]
 
 
+def scratch_prefix(out: Path) -> str:
+    """The name Pagefind's scratch folders start with, beside the output folder ``out``."""
+    return f".{out.name}.pagefind-"
+
+
+def remove_scratch(out: Path) -> None:
+    """Remove the scratch folders a killed build left beside ``out`` (no other build of it runs)."""
+    for left in out.parent.glob(glob.escape(scratch_prefix(out)) + "*"):
+        shutil.rmtree(left, ignore_errors=True)
+
+
 def _index(pages: Mapping[str, bytes | str], site: Site,
-           interrupt: threading.Event | _Either | None) -> dict[str, bytes]:
+           interrupt: threading.Event | _Either | None, out: Path | None = None) -> dict[str, bytes]:
     # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
     # package ships), and the index comes back as the files it writes there. Its Python API was
     # dropped: it waits about 0.1 s per reply, its get_files reply overflows its 2 MiB reader from
@@ -213,7 +227,10 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # Pagefind indexes them in the order the folder lists them.
     from constat.spool import link_or_copy
 
-    with tempfile.TemporaryDirectory(prefix="constat-pagefind-") as scratch:
+    # Beside the output folder when there is one: the pages are linked there, never copied, and
+    # what a killed build leaves (SIGKILL, the kernel out of memory) the next one removes.
+    where = dict(dir=out.parent, prefix=scratch_prefix(out)) if out is not None else dict(prefix="constat-pagefind-")
+    with tempfile.TemporaryDirectory(**where) as scratch:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):
             if n % 256 == 0 and interrupt is not None and interrupt.is_set():

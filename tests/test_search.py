@@ -56,8 +56,8 @@ def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Pat
     assert not build(Project.at(root)).failed
     runs = []
     real = search.index_parts
-    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt:
-                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt))
+    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt, out:
+                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt, out=out))
     # A template change outside the indexed text: pages change, the index does not need to.
     base = root / "templates/base.html"
     base.write_text(base.read_text("utf-8").replace("</head>", "<!-- x --></head>"), "utf-8")
@@ -121,8 +121,8 @@ def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build
     monkeypatch.setattr(search, "PART_PAGES", 2)
     runs: list[list[str]] = []
     real = search.index_parts
-    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt:
-                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt))
+    monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt, out:
+                        runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt, out=out))
     root = copy_project(MINI, tmp_path / "p")
     assert not build(Project.at(root)).failed
     folders = json.loads((root / "site" / search.PARTS_FILE).read_text("utf-8"))["parts"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from constat.serve import resolve
-from tests.helpers import MINI, REPO, cli, copy_project, tree
+from tests.helpers import MINI, REPO, cli, copy_project, leftovers, tree
 
 
 @dataclass
@@ -232,11 +232,10 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
     # Stopped (a closed terminal, kill) while Pagefind runs, it takes Pagefind and its scratch folder along.
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    scratch = root / ".site.pagefind-"  # Pagefind's scratch folders, beside site/
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
     assert process.stdout is not None
     lines: list[str] = []
     try:
@@ -268,14 +267,14 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
         process.terminate()
         assert process.wait(timeout=10) == 0
         assert not _running_in(scratch), "no Pagefind left running"
-        assert not list(scratch.iterdir()), "no scratch folder left behind"
+        assert leftovers(root) == [], "no scratch folder left behind"
     finally:
         process.kill()
         process.wait(timeout=10)
 
 
 def _running_in(folder: Path) -> bool:
-    """Whether a process has ``folder`` on its command line (Linux: /proc)."""
+    """Whether a process has a path that starts with ``folder`` on its command line (Linux: /proc)."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
             if str(folder).encode() in cmdline.read_bytes():
@@ -290,11 +289,10 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
     article = root / "content/budget-regional.md"
     article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
                        encoding="utf-8")
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    scratch = root / ".site.pagefind-"  # Pagefind's scratch folders, beside site/
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "build", "--root", str(root)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 30
         while not _running_in(scratch):
@@ -305,7 +303,7 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
         assert process.returncode == 130
         assert "stopped" in err and "Traceback" not in err
         assert not _running_in(scratch), "no Pagefind left running"
-        assert not list(scratch.iterdir()), "no scratch folder left behind"
+        assert leftovers(root) == [], "no scratch folder left behind"
         assert tree(root / "site") == before, "the previous site, whole"
     finally:
         process.kill()
