@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -63,16 +62,8 @@ def _stopped_like_ctrl_c() -> Iterator[None]:
         yield
         return
     stops = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
-    main = os.getpid()
-
-    def stop(signum: int, frame: object) -> None:
-        if os.getpid() != main:  # a forked worker (it inherits this): die as the signal says, as
-            signal.signal(signum, signal.SIG_DFL)  # multiprocessing expects of the pools it ends
-            os.kill(os.getpid(), signum)
-            return
-        raise KeyboardInterrupt
-
-    before = {s: signal.signal(s, stop) for s in stops}
+    # Forked workers start with the system's handling instead (constat/forking.py).
+    before = {s: signal.signal(s, signal.default_int_handler) for s in stops}
     try:
         yield
     finally:

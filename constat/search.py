@@ -205,6 +205,14 @@ def _command(source: Path, output: Path, site: Site) -> list[str]:
             "--force-language", site.language, "--quiet"]
 
 
+def _link_or_copy(source: str, target: Path) -> None:
+    """``target`` as a second name of ``source`` (a copy across file systems): Pagefind only reads it."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def scratch_prefix(out: Path) -> str:
     """The name Pagefind's scratch folders start with, beside the output folder ``out``."""
     return f".{out.name}.pagefind-"
@@ -225,8 +233,6 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # replies to WriteFiles, which on a busy machine left some index files empty (2 runs in 20).
     # The command exits only once every file is written. Pages are written in sorted order:
     # Pagefind indexes them in the order the folder lists them.
-    from constat.spool import link_or_copy
-
     # Beside the output folder when there is one: the pages are linked there, never copied, and
     # what a killed build leaves (SIGKILL, the kernel out of memory) the next one removes.
     where = dict(dir=out.parent, prefix=scratch_prefix(out)) if out is not None else dict(prefix="constat-pagefind-")
@@ -241,7 +247,7 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
             if isinstance(page, bytes):
                 target.write_bytes(page)
             else:  # a page's file, in the spool or the site: Pagefind only reads it
-                link_or_copy(page, target)
+                _link_or_copy(page, target)
         with subprocess.Popen(
                 _command(source, output, site), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                 cwd=scratch,  # no pagefind.yml is read from there

@@ -107,11 +107,3 @@ def is_safe(rel: str) -> bool:
 def move(source: Spooled, target: Path) -> None:
     """Put a spooled file at ``target``, replacing what is there in one step."""
     os.replace(source.path, target)
-
-
-def link_or_copy(source: str | Path, target: Path) -> None:
-    """``target`` as a second name of ``source`` (a copy across file systems): for readers only."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)

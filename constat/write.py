@@ -187,15 +187,15 @@ def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_
     entries: dict[str, Entry] = {}
     made: set[Path] = set()
     try:
-        spooled = f"{spool.folder}/" if spool is not None and spool.tree and spool.folder.is_dir() else None
-        if spooled is not None and spool is not None:
-            spool.folder.rename(staging)
+        spooled = spool.folder if spool is not None and spool.tree and spool.folder.is_dir() else None
+        if spooled is not None:
+            spooled.rename(staging)
         else:
             staging.mkdir(parents=True)
         jobs = []
         for rel in sorted(files):
             target, content = staging / rel, files[rel]
-            if isinstance(content, Spooled) and content.path == f"{spooled}{rel}":
+            if spooled is not None and isinstance(content, Spooled) and content.path == f"{spooled}/{rel}":
                 entries[rel] = Entry.of(content.sha, target)  # there already
                 continue
             if target.parent not in made:
