@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from constat.french import slugify
-from constat.load import ClaimFile, Inputs
+from constat.load import ArticleFile, ClaimFile, Inputs
 from constat.markup import inline_markdown, markdown_to_html, quote_position
 from constat.memo import digest
 
@@ -218,9 +218,7 @@ def build_model(inputs: Inputs) -> Dossier:
                             markdown_to_html(s["description"]), n)
                      for n, s in enumerate(inputs.statuses.data))
     by_key = {s.key: s for s in statuses}
-    articles = sorted((_article(a.slug, a.path, a.front.data, a.body, digest(f"{a.path} {a.front.sha}"))
-                       for a in inputs.articles),
-                      key=lambda a: (a.published, a.slug))
+    articles = sorted(map(article_model, inputs.articles), key=lambda a: (a.published, a.slug))
     by_slug = {a.slug: a for a in articles}
     bodies = {a.slug: a.body for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
@@ -240,6 +238,11 @@ def build_model(inputs: Inputs) -> Dossier:
         claims_by_tag=_group(claims, lambda c: [t.slug for t in c.tags]),
         digest=inputs_digest(inputs),
     )
+
+
+def article_model(a: ArticleFile) -> Article:
+    """One article of a valid project."""
+    return _article(a.slug, a.path, a.front.data, a.body, digest(f"{a.path} {a.front.sha}"))
 
 
 def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Status], statuses_sha: str,

@@ -1,16 +1,22 @@
-"""The preview's first look at an edit: the page of each edited claim, before the whole build.
+"""The preview's first look at an edit: the pages of the edited claims and articles, before the whole build.
 
 At 10,000 claims a build after an edit takes seconds (the model is rebuilt whole, every page key
-is computed again). An editor who saves a claim file wants to see that claim's page: this
-renders it alone, from the model of the last build with the edited claim put in, in a few
-milliseconds, and the preview serves it from memory (never from site/) until the build that
-follows has published the whole site, which then takes over. Only a change made of claim files
-that pass their checks gets a first look; anything else (an article, a template, site.yaml, a
-claim with a problem, a new or deleted file) waits for the build, which says what is wrong.
+is computed again). An editor who saves a claim or an article wants to see its page: this
+renders the pages the edit changes most, from the model of the last build with the edited files
+put in, in a few milliseconds, and the preview serves them from memory (never from site/) until
+the build that follows has published the whole site, which then takes over:
 
-The first look can differ from the built page in one way only: pages elsewhere that the claim
-page does not show are not updated yet. The claim page's context is the claim alone
-(render.claim_page), so its bytes are those the build then writes.
+- a claim saved: its page and its article's page (which marks its quote and shows its card);
+- an article saved: its page and the pages of all its claims (which show its title and date).
+
+Only a change made of claim and article files that were there before and pass their checks gets
+a first look; anything else (a template, site.yaml, a file with an error, a new or deleted file)
+waits for the build, which says what is wrong.
+
+The first look can differ from the built pages in one way only: pages elsewhere that these pages
+do not show are not updated yet (the lists, the home page). A claim's page is made of the claim
+alone (render.claim_page), an article's of the article and its claims (render.article_page), so
+their bytes are those the build then writes.
 """
 
 from __future__ import annotations
@@ -20,47 +26,79 @@ from pathlib import Path
 from typing import Any
 
 from constat.french import slugify
-from constat.load import ClaimFile, Inputs, load_yaml_file
-from constat.model import Dossier, Speaker, Tag, claim_model
-from constat.problems import Problem
-from constat.render import claim_page, render_now
+from constat.load import ArticleFile, ClaimFile, Inputs, load_article, load_yaml_file
+from constat.model import Claim, Dossier, Speaker, Tag, article_model, claim_model
+from constat.problems import Problem, Severity
+from constat.render import Page, article_page, claim_page, render_now
 from constat.validate import check_alone, check_claim_against, rated_statuses
 
 
 def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], changed: Iterable[Path]) -> dict[str, bytes]:
-    """The pages (output path → bytes) of the edited claims, or {} when the change needs the build."""
+    """The pages (output path → bytes) the edited files change most, or {} when the change needs the build."""
     inputs, dossier = model
     changed = sorted(set(changed))
-    claims_folder = root / "claims"
     if not changed or inputs.statuses is None:
         return {}
-    article_files = {a.slug: a for a in inputs.articles}
-    articles = {a.slug: a for a in dossier.articles}
-    known = {c.path for c in inputs.claims}
-    by_key = {s.key: s for s in dossier.statuses}
     rated = rated_statuses(inputs.statuses)
-    speakers = {s.slug: s for s in dossier.speakers}
-    tags = {t.slug: t for t in dossier.tags}
-    pages = []
+    article_files = {a.slug: a for a in inputs.articles}
+    edited_articles: dict[str, ArticleFile] = {}
+    edited_claims: dict[str, ClaimFile] = {}
     for path in changed:
-        folder = path.parent
-        if path.suffix != ".yaml" or folder.parent != claims_folder or not path.is_file() or path.is_symlink():
-            return {}
-        slug = folder.name
-        if slug not in articles or slug not in article_files:
+        if not path.is_file() or path.is_symlink():
             return {}
         problems: list[Problem] = []
-        doc = load_yaml_file(root, path, problems)
-        if doc is None or problems or doc.path not in known:  # a new file: its page is not linked yet
+        if path.suffix == ".md" and path.parent == root / "content":
+            article = load_article(root, path, problems)
+            if article is None or problems or article.slug not in article_files or check_alone(article):
+                return {}
+            edited_articles[article.slug] = article
+        elif path.suffix == ".yaml" and path.parent.parent == root / "claims":
+            claim = _edited_claim(root, path, inputs, problems)
+            if claim is None:
+                return {}
+            edited_claims[claim.path] = claim
+        else:
             return {}
-        claim_file = ClaimFile(slug, path.stem, doc.path, doc)
-        if check_alone(claim_file) or check_claim_against(claim_file, rated, article_files[slug]) \
-                or _respelled(doc.data, speakers, tags):
+    files = {**article_files, **edited_articles}
+    speakers = {s.slug: s for s in dossier.speakers}
+    tags = {t.slug: t for t in dossier.tags}
+    for claim in edited_claims.values():  # checked against its article as edited, when it is
+        if check_alone(claim) or check_claim_against(claim, rated, files[claim.article_slug]) \
+                or _respelled(claim.doc.data, speakers, tags):
             return {}
-        claim = claim_model(claim_file, articles[slug], article_files[slug].body, by_key, inputs.statuses.sha,
-                            speakers, tags)
-        pages.append(claim_page(claim, dossier.site))
+    touched = edited_articles.keys() | {c.article_slug for c in edited_claims.values()}
+    for claim in inputs.claims:  # an edited article must still hold its other claims' quotes
+        if claim.article_slug in edited_articles and claim.path not in edited_claims and any(
+                p.severity is Severity.ERROR for p in check_claim_against(claim, rated, files[claim.article_slug])):
+            return {}
+    articles = {a.slug: a for a in dossier.articles}
+    articles.update((slug, article_model(a)) for slug, a in edited_articles.items())
+    by_key = {s.key: s for s in dossier.statuses}
+    remodelled: dict[str, list[Claim]] = {slug: [] for slug in touched}
+    for claim_file in inputs.claims:
+        if claim_file.article_slug in touched:
+            claim_file = edited_claims.get(claim_file.path, claim_file)
+            remodelled[claim_file.article_slug].append(claim_model(
+                claim_file, articles[claim_file.article_slug], files[claim_file.article_slug].body, by_key,
+                inputs.statuses.sha, speakers, tags))
+    pages: list[Page] = []
+    for slug in sorted(touched):
+        claims = sorted(remodelled[slug], key=lambda c: (c.position, c.slug))
+        pages.append(article_page(articles[slug], tuple(claims)))
+        pages += [claim_page(c, dossier.site) for c in claims if slug in edited_articles or c.path in edited_claims]
     return render_now(dossier, templates, pages)
+
+
+def _edited_claim(root: Path, path: Path, inputs: Inputs, problems: list[Problem]) -> ClaimFile | None:
+    """A claim file of a known article that was there at the last build and that parses, or None
+    (a new file: its page is not linked yet)."""
+    slug = path.parent.name
+    if slug not in {a.slug for a in inputs.articles}:
+        return None
+    doc = load_yaml_file(root, path, problems)
+    if doc is None or problems or doc.path not in {c.path for c in inputs.claims}:
+        return None
+    return ClaimFile(slug, path.stem, doc.path, doc)
 
 
 def _respelled(data: dict[str, Any], speakers: dict[str, Speaker], tags: dict[str, Tag]) -> bool:

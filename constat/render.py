@@ -468,15 +468,11 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     yield _page(_index("/donnees/"), "data.html", "Données ouvertes", "/donnees/", [home],
                 "Toutes les affirmations vérifiées en JSON et en CSV, avec la description des colonnes.", newest,
                 columns=CSV_COLUMNS)
-    articles = ("Articles", "/articles/")
     yield from _paged("articles.html", "Les articles", "/articles/", [home],
                       f"Les {len(dossier.articles)} articles d'où viennent les affirmations vérifiées.",
                       _with_counts(dossier, dossier.articles), newest, listed_as="articles")
     for article in dossier.articles:
-        claims = dossier.claims_by_article.get(article.slug, ())
-        changed = max((c.updated_on for c in claims), default=article.published)
-        yield _page(_index(article.permalink), "article.html", article.title, article.permalink,
-                    [home, articles], article.summary, changed, "article", article=article, claims=claims)
+        yield article_page(article, dossier.claims_by_article.get(article.slug, ()))
     for page in _paged("claims.html", "Toutes les affirmations", "/affirmations/", [home],
                        f"Les {len(dossier.claims)} affirmations vérifiées, article par article.", dossier.claims):
         page.context["groups"] = _by_article(page.context.pop("claims"))
@@ -560,6 +556,14 @@ def _by_article(claims: tuple[Claim, ...]) -> list[tuple[Article, tuple[Claim, .
             groups.append((claim.article, []))
         groups[-1][1].append(claim)
     return [(article, tuple(listed)) for article, listed in groups]
+
+
+def article_page(article: Article, claims: tuple[Claim, ...]) -> Page:
+    """An article's own page, with its claims (in reading order)."""
+    changed = max((c.updated_on for c in claims), default=article.published)
+    return _page(_index(article.permalink), "article.html", article.title, article.permalink,
+                 [("Accueil", "/"), ("Articles", "/articles/")], article.summary, changed, "article",
+                 article=article, claims=claims)
 
 
 def claim_page(claim: Claim, site: Site) -> Page:

@@ -53,7 +53,7 @@ class BuildState:
     model: tuple[Inputs, Dossier] | None = None
     """What site/ was last built from: the first look at the next edit starts from it."""
     first: dict[str, bytes] = field(default_factory=dict)
-    """Pages of the edited claims rendered ahead of the build (constat/preview.py), served until
+    """Pages of the edited claims and articles rendered ahead of the build (constat/preview.py), served until
     the build has published: output path → bytes."""
 
     def record(self, report: Report | None, error: str | None = None) -> None:
@@ -77,7 +77,7 @@ class BuildState:
 
 def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any, str]],
                say: Callable[[str], None]) -> None:
-    """Show the pages of edited claims before the build (constat/preview.py), when it can."""
+    """Show the pages of edited claims and articles before the build (constat/preview.py), when it can."""
     from watchfiles import Change
 
     if state.failed or state.model is None or any(change == Change.deleted for change, _ in changes):
@@ -88,7 +88,9 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
         return
     if pages:
         state.show_first(pages)
-        say(f"first look: {', '.join(sorted(pages))}; the build follows")
+        shown = sorted(pages, key=lambda rel: (not rel.startswith("articles/"), rel))
+        more = f" and {len(shown) - 2} more" if len(shown) > 3 else ""
+        say(f"first look: {', '.join(shown[:2] if more else shown)}{more}; the build follows")
 
 
 def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, search_later: bool = True,
