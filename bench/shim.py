@@ -67,4 +67,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # As build.py ends: without tearing down the build's objects one by one (0.15 s at 10,000
+    # claims), so that the rows without search time what build.py does.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,8 +1,9 @@
 """The build cache: a folder beside the output folder (``.site.cache/`` for ``site/``), never published.
 
-``memo`` is the work the previous builds did, by content (constat/memo.py): parsed YAML, each
-file's own problems, converted Markdown, folded article texts, quote positions, cards, open-data
-rows; ``memo-journal`` the entries computed since it was written whole (see save_memo).
+``memo-<table>`` is the work the previous builds did, by content (constat/memo.py), one file
+per table: parsed YAML, each file's own problems, converted Markdown, folded article texts,
+quote positions, cards, open-data rows…; a build reads a table when it first consults it.
+``memo-journal`` holds the entries computed since each table was written whole (see save_memo).
 ``state`` is what the previous build read and wrote: the hash of every input, the problems it
 reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
 
@@ -17,19 +18,20 @@ and the build then does the work again. The cache is local state, as trusted as
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
 import pickle
 import sys
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from constat.memo import Memo, digest
+from constat.memo import TABLES, Memo, digest
 from constat.problems import Problem
 from constat.write import Manifest
 
@@ -107,25 +109,37 @@ def read(out: Path, name: str) -> Any:
 def _read(out: Path, name: str) -> tuple[Any, str]:
     """The payload and its checksum, or (None, "").
 
-    The pickle is read from the file as it is unpickled (the memo is some 130 MB at 10,000
-    claims: read whole first, it was that much more memory), checksummed on the way; what it
-    gave is dropped unless the checksum of every byte matches."""
+    A pickled payload is read from the file as it is unpickled (a whole table read first was
+    that much more memory), checksummed on the way; what it gave is dropped unless the checksum
+    of every byte matches. A marshalled one is checked before it is read."""
     header = _MAGIC + code_version().encode() + b"\n"
     try:
         with open(folder(out) / name, "rb") as f:
             if f.read(len(header)) != header:
                 return None, ""
             check, source = f.read(_CHECK), _Checksummed(f)
+            codec = source.read(1)
+            if codec == _MARSHALLED:
+                data = source.read()
+                if source.check() != check:
+                    return None, ""
+                try:
+                    return marshal.loads(data), check.decode()
+                except Exception:  # damaged: whatever it is, it is not trusted
+                    return None, ""
             try:
-                value = pickle.load(source)
+                value = pickle.load(source) if codec == _PICKLED else None
             except Exception:  # damaged: whatever it is, it is not trusted
                 return None, ""
             source.read()  # bytes after the pickle are damage too
     except OSError:
         return None, ""
-    return (value, check.decode()) if source.check() == check else (None, "")
+    return (value, check.decode()) if source.check() == check and value is not None else (None, "")
 
 
+_PICKLED, _MARSHALLED = b"P", b"M"
+"""How a payload is written: marshal when it holds only plain values (strings, numbers, lists,
+dicts: the parsed YAML, the converted Markdown), which reads twice as fast; pickle for the rest."""
 _CHECK = 16
 
 
@@ -161,7 +175,7 @@ class _Checksummed:
 def write(out: Path, name: str, value: Any) -> None:
     """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
 
-    The pickle goes to the file as it is made, never whole in memory, and its checksum is put in
+    A pickle goes to the file as it is made, never whole in memory, and its checksum is put in
     the header last."""
     where = folder(out)
     header = _MAGIC + code_version().encode() + b"\n"
@@ -173,12 +187,20 @@ def write(out: Path, name: str, value: Any) -> None:
         with open(tmp, "wb") as f:
             f.write(header + b"0" * _CHECK)
             sink = _Checksummed(f)
-            pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
-            # No memo of the objects already written (it held one entry per object: +100 MB at
-            # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
-            # a value met twice is written twice.
-            pickler.fast = True
-            pickler.dump(value)
+            try:
+                data = marshal.dumps(value)
+            except ValueError:  # not only plain values
+                sink.write(_PICKLED)
+                pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
+                # No memo of the objects already written (it held one entry per object: +100 MB at
+                # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
+                # a value met twice is written twice.
+                pickler.fast = True
+                pickler.dump(value)
+            else:
+                sink.write(_MARSHALLED)
+                sink.write(data)
+                del data
             f.seek(len(header))
             f.write(sink.check())
         os.replace(tmp, where / name)
@@ -187,42 +209,58 @@ def write(out: Path, name: str, value: Any) -> None:
 
 
 _COMPACT_AT = 0.2
-"""Saved entries the last build did not use plus journal entries, as a share of the used ones, from
-which the memo is written whole again (and pruned) rather than journaled."""
+"""Saved entries of a table the last build did not use plus its journal entries, as a share of
+the used ones, from which the table is written whole again (and pruned) rather than journaled."""
+_FOLD_AT = 5000
+"""Journal entries of a table the build never read from which they are folded into it."""
+
+
+def _table(name: str) -> str:
+    return f"memo-{name}"
 
 
 def read_memo(out: Path) -> Memo:
-    """The memo the previous builds saved: its tables, plus the journal written since, if any."""
-    tables, check = _read(out, "memo")
-    if not isinstance(tables, dict):
-        return Memo()
+    """The memo the previous builds saved: each table read when first consulted, plus the journal
+    written since."""
     journal = read(out, "memo-journal")
-    if not (isinstance(journal, tuple) and len(journal) == 2 and journal[0] == check):
-        return Memo(tables, base=check)
-    entries = journal[1]
-    for table, added in entries.items():
-        tables.setdefault(table, {}).update(added)
-    return Memo(tables, base=check, journal=entries)
+    if not (isinstance(journal, dict) and all(isinstance(v, dict) for v in journal.values())):
+        journal = {}
+    return Memo(loader=partial(_read_table, out), journal=journal)
+
+
+def _read_table(out: Path, name: str) -> dict[Any, Any]:
+    table = read(out, _table(name))
+    return table if isinstance(table, dict) else {}
 
 
 def save_memo(out: Path, memo: Memo) -> None:
-    """Save what a build used and computed: appended as a journal to the saved tables when that is
-    small, else the tables rewritten whole with only the entries this build used.
+    """Save what a build used and computed, table by table: its new entries appended to the
+    journal when they are few, else the table rewritten whole with only the entries this build used.
 
-    At 10,000 claims the tables take some 100 MB and 1 s to write: a build that changed a claim
-    writes a few entries instead.
+    At 10,000 claims the tables take some 130 MB: a build that changed a claim writes a few
+    entries, and a template edit rewrites the tables of cards and pages (11 MB), not the
+    parsed YAML and converted Markdown, which it used as they were.
     """
-    if not memo.misses and memo.previous_size() == memo.used_size():
+    loaded = memo.loaded()
+    if not memo.misses and not any(memo.stale(t) for t in loaded):
         return  # everything used was read, and everything read was used: the saved memo is right
-    if memo.base and (memo.stale_size() + memo.journal_size()) <= _COMPACT_AT * max(memo.used_size(), 1):
-        if memo.misses:
-            write(out, "memo-journal", (memo.base, memo.journal))
-        return
-    try:
-        (folder(out) / "memo-journal").unlink(missing_ok=True)
-    except OSError:
-        return  # a journal that might outlive its tables must not be left: keep the old memo
-    write(out, "memo", memo.used)
+    rewrite = [t for t in loaded if t not in memo.based  # given, not read: its file may lack entries
+               or memo.stale(t) + len(memo.journal[t]) > _COMPACT_AT * max(len(memo.used[t]), 1)]
+    for name in rewrite:
+        write(out, _table(name), memo.used[name])
+    fold = [t for t in TABLES if t not in loaded and len(memo.journal[t]) > _FOLD_AT]
+    for name in fold:
+        write(out, _table(name), {**_read_table(out, name), **memo.journal[name]})
+    # Last: a build stopped before this line leaves journal entries its tables already hold, which is harmless.
+    journal = {t: entries for t, entries in memo.journal.items() if entries and t not in rewrite and t not in fold}
+    if journal:
+        if memo.misses or rewrite or fold:
+            write(out, "memo-journal", journal)
+    else:
+        with suppress(OSError):
+            (folder(out) / "memo-journal").unlink(missing_ok=True)
+    with suppress(OSError):
+        (folder(out) / "memo").unlink(missing_ok=True)  # the single file of earlier versions
 
 
 def read_state(out: Path) -> State:

@@ -43,18 +43,30 @@ def text_key(text: str) -> str:
 
 
 class Memo:
-    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None, *, base: str = "",
+    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None, *,
+                 loader: Callable[[str], dict[Any, Any]] | None = None,
                  journal: dict[str, dict[Any, Any]] | None = None) -> None:
-        previous = previous or {}
-        self.previous: dict[str, dict[Any, Any]] = {t: previous.get(t) or {} for t in TABLES}
+        self.loader = loader
+        """Reads one saved table (constat/cache.py), the first time a build consults it; None: no saved tables."""
+        self.previous: dict[str, dict[Any, Any]] = _Tables(self, previous or {})
+        """The tables as saved, each read on first use: a build that never consults one (the
+        converted Markdown of pages it does not render) does not pay for reading it."""
+        self.based: set[str] = set()
+        """Tables read from the saved files: ``journal`` holds what was added to each since it was written."""
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
-        self.misses = 0
-        """Entries computed by this build rather than found: when none, the saved memo is still right."""
-        self.base = base
-        """The checksum of the saved tables ``previous`` was read from ("" when not from a saved file)."""
+        self.added: dict[str, int] = dict.fromkeys(TABLES, 0)
+        """Entries computed by this build rather than found, by table: when none, the saved table is still right."""
         self.journal: dict[str, dict[Any, Any]] = {t: {**(journal or {}).get(t, {})} for t in TABLES}
-        """Entries saved since that file was written, and the entries this build computed:
+        """Entries saved since each table was written, and the entries this build computed:
         what to append to it (constat/cache.py saves the journal rather than every table)."""
+
+    @property
+    def misses(self) -> int:
+        return sum(self.added.values())
+
+    def loaded(self) -> list[str]:
+        """The tables this build has read (or was given)."""
+        return [t for t in TABLES if t in self.previous]
 
     def get(self, table: str, key: Any, compute: Callable[[], T]) -> T:
         used = self.used[table]
@@ -64,7 +76,7 @@ class Memo:
         if key in previous:
             value = previous[key]
         else:
-            self.misses += 1
+            self.added[table] += 1
             value = self.journal[table][key] = compute()
         used[key] = value
         return value  # type: ignore[no-any-return]
@@ -73,37 +85,59 @@ class Memo:
         """The value for ``key`` (recorded as used), or MISSING."""
         if key in self.used[table]:
             return self.used[table][key]
-        if key in self.previous[table]:
-            value = self.used[table][key] = self.previous[table][key]
+        previous = self.previous[table]
+        if key in previous:
+            value = self.used[table][key] = previous[key]
             return value
         return MISSING
 
     def put(self, table: str, key: Any, value: Any) -> None:
-        self.misses += 1
+        self.added[table] += 1
         self.used[table][key] = self.journal[table][key] = value
 
-    def stale_size(self) -> int:
-        """Entries read but not used by this build: what a compaction would drop."""
-        return sum(len(self.previous[t].keys() - self.used[t].keys()) for t in TABLES)
+    def add(self, table: str, entries: dict[Any, Any]) -> None:
+        """Entries computed elsewhere (prefill's workers), for the stages to find: new work, saved."""
+        self.previous[table].update(entries)
+        self.journal[table].update(entries)
+        self.added[table] += len(entries)
 
-    def journal_size(self) -> int:
-        return sum(map(len, self.journal.values()))
-
-    def previous_size(self) -> int:
-        return sum(map(len, self.previous.values()))
-
-    def used_size(self) -> int:
-        return sum(map(len, self.used.values()))
+    def stale(self, table: str) -> int:
+        """Entries of a table read but not used by this build: what a compaction would drop."""
+        return len(self.previous[table].keys() - self.used[table].keys())
 
     def keep_previous(self) -> None:
         """Count every previous entry as used: a build that stopped early (an input error) did not
         reach the render side, whose entries are still right for the build that follows the fix."""
-        for table in TABLES:
+        for table in self.loaded():
             self.used[table] = {**self.previous[table], **self.used[table]}
 
     def carry_over(self) -> Memo:
-        """A memo for the next build in the same process: what this one used is its starting point."""
-        return Memo({t: {**self.used[t]} for t in TABLES})
+        """A memo for the next build in the same process: what this one used is its starting
+        point; the tables it never read are read from the saved files if the next one needs them."""
+        loaded = self.loaded()
+        memo = Memo({t: {**self.used[t]} for t in loaded}, loader=self.loader,
+                    journal={t: self.journal[t] for t in TABLES if t not in loaded})
+        return memo
+
+
+class _Tables(dict[str, dict[Any, Any]]):
+    """The saved tables of a memo, each read from its file when first asked for."""
+
+    def __init__(self, memo: Memo, given: dict[str, dict[Any, Any]]) -> None:
+        super().__init__({t: given[t] or {} for t in TABLES if t in given})
+        self.memo = memo
+
+    def __missing__(self, table: str) -> dict[Any, Any]:
+        if table not in TABLES:
+            raise KeyError(table)
+        memo = self.memo
+        value: dict[Any, Any] = {}
+        if memo.loader is not None:
+            value = memo.loader(table)
+            value.update(memo.journal[table])  # what was added since it was written
+            memo.based.add(table)
+        self[table] = value
+        return value
 
 
 _current = Memo()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -74,8 +76,31 @@ class Report:
         return self.errors > 0 or (self.strict and self.warnings > 0)
 
 
+@contextmanager
+def no_cycle_collector() -> Iterator[None]:
+    """Python's cycle collector paused for one build, then back as it was.
+
+    A build makes millions of objects that live until it ends (the memo's tables, the model) and
+    no garbage cycles to speak of; the collector, run every few hundred new objects, went through
+    all of them again and again: 14 % of a claim edit at 10,000 claims (2.17 s → 1.87 s, the same
+    peak memory). Forked workers inherit the pause, and they no longer copy the pages the collector
+    would write to. The preview server collects again between builds."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def check(project: Project, *, strict: bool = False) -> Report:
     """Load and validate only: nothing is rendered or written (the build cache is read, never written)."""
+    with no_cycle_collector():
+        return _check(project, strict)
+
+
+def _check(project: Project, strict: bool) -> Report:
     from constat import cache
     from constat.load import load_project, remember_contents
     from constat.memo import use
@@ -126,7 +151,7 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     from constat import cache
 
     _refuse_unsafe_output(project)
-    with cache.locked(project.out):  # one build at a time per output folder (the preview and a build)
+    with cache.locked(project.out), no_cycle_collector():  # one build at a time per output folder
         return _build(project, strict, save_memo, search_later, fresh, model, interrupt)
 
 

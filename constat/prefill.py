@@ -35,6 +35,8 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
         return 0
     _JOB = (root, fresh)
     shares = cores() * 4
+    for table in TABLES:  # the saved tables read once, here, rather than in every worker
+        memo.previous[table]
     try:
         with forked_pool() as pool:
             made = pool.map(_prepare_share, [(n, shares) for n in range(shares)])
@@ -42,8 +44,7 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
         _JOB = None
     for tables in made:
         for table, entries in tables.items():
-            memo.previous[table].update(entries)
-            memo.misses += len(entries)  # new work: the memo is saved
+            memo.add(table, entries)
     return len(fresh)
 
 

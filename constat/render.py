@@ -363,6 +363,8 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         return [_spool_page(env, page, spool, words) for page in todo]
     for name in env.list_templates():  # compiled once, before the fork
         env.get_template(name)
+    if words:
+        memo.previous["words"]  # read from the cache once, before the fork, rather than by every worker
     _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
     try:

@@ -47,6 +47,23 @@ def test_same_input_builds_a_byte_identical_site(tmp_path: Path) -> None:
     assert len(one) > 30
 
 
+def test_a_build_pauses_the_cycle_collector_and_gives_it_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Paused while a build runs (it went through the build's millions of objects again and
+    # again); the preview server, which builds again and again in one process, collects between builds.
+    import gc
+    root = copy_project(MINI, tmp_path / "p")
+    seen: list[bool] = []
+    real = pipeline.quick_inputs
+    monkeypatch.setattr(pipeline, "quick_inputs", lambda *a: seen.append(gc.isenabled()) or real(*a))
+    assert gc.isenabled()
+    assert not build(Project.at(root)).failed
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(pipeline, "quick_inputs", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        build(Project.at(root))
+    assert gc.isenabled(), "given back when a build fails too"
+
+
 def test_a_second_build_rewrites_nothing(tmp_path: Path) -> None:
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0

@@ -1001,13 +1001,14 @@ def test_a_file_changed_just_before_the_last_build_is_read_again(tmp_path: Path)
 
 def test_a_small_edit_appends_to_the_cache_rather_than_rewriting_it(
         tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
-    # At 10,000 claims the memo is some 100 MB: a build that changed one claim journals its few
+    # At 10,000 claims the memo is some 130 MB: a build that changed one claim journals its few
     # new entries, and the next build (a new process) finds them there. Once the journal and the
-    # entries no longer used grow past a fifth of the memo, it is written whole again.
+    # entries no longer used grow past a fifth of a table, that table is written whole again.
     import constat.markup
+    from constat import cache
     root = new_project(tmp_path / "p")
     claim = root / "claims/budget-regional/emplois-300.yaml"
-    memo_file, journal = cache_folder(root) / "memo", cache_folder(root) / "memo-journal"
+    memo_file, journal = cache_folder(root) / "memo-html", cache_folder(root) / "memo-journal"
     converted: list[str] = []
     real = constat.markup._raw_html
     monkeypatch.setattr(constat.markup, "_raw_html", lambda text: converted.append(text) or real(text))
@@ -1034,7 +1035,41 @@ def test_a_small_edit_appends_to_the_cache_rather_than_rewriting_it(
     assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) == written, "the tables are not rewritten"
     assert journal.is_file(), "the new entries are journaled"
     nothing_converted_by_a_new_process()
-    edit_and_build("Aucun décompte *public* ne le permet.")  # the mini dossier is small: a fifth already
-    assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) != written, "the tables are written whole"
-    assert not journal.exists(), "the journal is folded into them"
+    for n in range(2, 8):  # the mini dossier is small: a fifth of its table soon
+        edit_and_build(f"Aucun décompte *public* ne le permet ({n}).")
+        if (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) != written:
+            break
+    assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) != written, "the table is written whole"
+    assert "html" not in (cache.read(root / "site", "memo-journal") or {}), "its journal is folded into it"
     nothing_converted_by_a_new_process()
+
+
+def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_changed(
+        tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memo is one file per table. A claim edit finds its quotes in the table of quote
+    # positions and never needs the folded texts of the articles; a template edit makes new
+    # cards and page keys but parses no YAML and converts no Markdown: those tables stay as written.
+    from constat import cache
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    read: list[str] = []
+    real = cache._read_table
+    monkeypatch.setattr(cache, "_read_table", lambda out, name: read.append(name) or real(out, name))
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in cache_folder(root).glob("memo-*")}
+
+    pipeline._IN_PROCESS.clear()  # a new process
+    set_summary(root, "budget-regional/deficit-moitie.yaml", "Le déficit a baissé d’un quart.")
+    assert_same_as_clean(root, clean_builds, " (a claim edited)")
+    assert "quote" in read and "folded" not in read, read
+
+    before = files()
+    pipeline._IN_PROCESS.clear()
+    template = root / "templates/claim.html"
+    template.write_text(template.read_text("utf-8").replace(">Notre vérification<", ">La vérification<"), "utf-8")
+    assert_same_as_clean(root, clean_builds, " (a template edited)")
+    after = files()
+    assert after["memo-pages"] != before["memo-pages"], "the claim pages' keys are new: rewritten"
+    assert after["memo-yaml"] == before["memo-yaml"] and after["memo-html"] == before["memo-html"], \
+        "nothing parsed or converted: not rewritten"
