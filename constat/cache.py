@@ -18,7 +18,6 @@ and the build then does the work again. The cache is local state, as trusted as
 from __future__ import annotations
 
 import fcntl
-import marshal
 import os
 import pickle
 import sys
@@ -82,6 +81,8 @@ class State:
     """Each part of the search index (its folder) → the ids of its vocabulary page (constat/search.py)."""
     indexed: dict[str, str] = field(default_factory=dict)
     """The pages the search index covers, with the hash of their indexed part (search.indexed_part)."""
+    vocabulary: dict[str, int] = field(default_factory=dict)
+    """For a search in parts: every word of those pages, with the number of pages that have it."""
 
 
 @contextmanager
@@ -109,37 +110,25 @@ def read(out: Path, name: str) -> Any:
 def _read(out: Path, name: str) -> tuple[Any, str]:
     """The payload and its checksum, or (None, "").
 
-    A pickled payload is read from the file as it is unpickled (a whole table read first was
-    that much more memory), checksummed on the way; what it gave is dropped unless the checksum
-    of every byte matches. A marshalled one is checked before it is read."""
+    The pickle is read from the file as it is unpickled (a table read whole first was that
+    much more memory), checksummed on the way; what it gave is dropped unless the checksum of
+    every byte matches."""
     header = _MAGIC + code_version().encode() + b"\n"
     try:
         with open(folder(out) / name, "rb") as f:
             if f.read(len(header)) != header:
                 return None, ""
             check, source = f.read(_CHECK), _Checksummed(f)
-            codec = source.read(1)
-            if codec == _MARSHALLED:
-                data = source.read()
-                if source.check() != check:
-                    return None, ""
-                try:
-                    return marshal.loads(data), check.decode()
-                except Exception:  # damaged: whatever it is, it is not trusted
-                    return None, ""
             try:
-                value = pickle.load(source) if codec == _PICKLED else None
+                value = pickle.load(source)
             except Exception:  # damaged: whatever it is, it is not trusted
                 return None, ""
             source.read()  # bytes after the pickle are damage too
     except OSError:
         return None, ""
-    return (value, check.decode()) if source.check() == check and value is not None else (None, "")
+    return (value, check.decode()) if source.check() == check else (None, "")
 
 
-_PICKLED, _MARSHALLED = b"P", b"M"
-"""How a payload is written: marshal when it holds only plain values (strings, numbers, lists,
-dicts: the parsed YAML, the converted Markdown), which reads twice as fast; pickle for the rest."""
 _CHECK = 16
 
 
@@ -149,10 +138,10 @@ class _Checksummed:
     at disk speed."""
 
     def __init__(self, file: BinaryIO) -> None:
-        self.file, self.crc, self.adler = file, 0, 1
+        self.file, self.crc = file, 0
 
     def update(self, data: bytes | memoryview) -> None:
-        self.crc, self.adler = zlib.crc32(data, self.crc), zlib.adler32(data, self.adler)
+        self.crc = zlib.crc32(data, self.crc)
 
     def write(self, data: bytes | memoryview) -> int:
         self.update(data)
@@ -169,13 +158,13 @@ class _Checksummed:
         return data
 
     def check(self) -> bytes:
-        return f"{self.crc:08x}{self.adler:08x}".encode()
+        return f"{self.crc:0{_CHECK}x}".encode()
 
 
 def write(out: Path, name: str, value: Any) -> None:
     """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
 
-    A pickle goes to the file as it is made, never whole in memory, and its checksum is put in
+    The pickle goes to the file as it is made, never whole in memory, and its checksum is put in
     the header last."""
     where = folder(out)
     header = _MAGIC + code_version().encode() + b"\n"
@@ -187,20 +176,12 @@ def write(out: Path, name: str, value: Any) -> None:
         with open(tmp, "wb") as f:
             f.write(header + b"0" * _CHECK)
             sink = _Checksummed(f)
-            try:
-                data = marshal.dumps(value)
-            except ValueError:  # not only plain values
-                sink.write(_PICKLED)
-                pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
-                # No memo of the objects already written (it held one entry per object: +100 MB at
-                # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
-                # a value met twice is written twice.
-                pickler.fast = True
-                pickler.dump(value)
-            else:
-                sink.write(_MARSHALLED)
-                sink.write(data)
-                del data
+            pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
+            # No memo of the objects already written (it held one entry per object: +100 MB at
+            # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
+            # a value met twice is written twice.
+            pickler.fast = True
+            pickler.dump(value)
             f.seek(len(header))
             f.write(sink.check())
         os.replace(tmp, where / name)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from constat.load import MAX_FILE_BYTES
-from constat.memo import Memo, current, digest
+from constat.memo import MISSING, Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.search import remove_scratch
 from constat.write import WriteReport, recover
@@ -222,13 +222,42 @@ def _stop_if(interrupt: threading.Event | None) -> None:
         raise Interrupted
 
 
-def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes]) -> list[str]:
-    """Every word of the indexed pages, each once (see constat/search.py): from the memo, by the
-    hash of each page's indexed part; a page is read only when the memo does not have it."""
-    memo, words = current(), set()
+def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: dict[str, str],
+                counted: dict[str, int]) -> dict[str, int]:
+    """Every word of the indexed pages, with the number of pages that have it (see constat/search.py).
+
+    From the last build's count (``counted``, for the pages ``before``) when there is one: the
+    words of the pages that changed or went are taken off, those of the new pages added (at
+    10,000 claims, going through every page's words took 0.2 s of a claim edit). Each page's
+    words come from the memo, by the hash of its indexed part; a page is read only when the memo
+    does not have them."""
+    memo = current()
+    counts = dict(counted)
+    for rel, sha in before.items() if counted else ():
+        gone = memo.peek("words", sha)  # the page's words: still in use, or to take off
+        if indexed.get(rel) != sha and (gone is MISSING or not _take_off(counts, gone.split())):
+            counts, before = {}, {}  # not the count of those pages after all: count again
+            break
+    if not counts:
+        before = {}
     for rel, sha in indexed.items():
-        words.update(memo.get("words", sha, partial(_words_of, page, rel)).split())
-    return sorted(words)
+        if before.get(rel) != sha:
+            for word in memo.get("words", sha, partial(_words_of, page, rel)).split():
+                counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def _take_off(counts: dict[str, int], words: list[str]) -> bool:
+    """Count these words once less; False when one of them was not counted."""
+    for word in words:
+        left = counts.get(word, 0) - 1
+        if left < 0:
+            return False
+        if left:
+            counts[word] = left
+        else:
+            del counts[word]
+    return True
 
 
 def _words_of(page: Callable[[str], bytes], rel: str) -> str:
@@ -299,7 +328,8 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     def source(rel: str) -> str:
         return rendered.files[rel].path if rel in rendered.files else f"{project.out}/{rel}"
 
-    vocabulary = _vocabulary(indexed, page) if len(parts) > 1 else None
+    counts = _vocabulary(indexed, page, state.indexed, state.vocabulary) if len(parts) > 1 else {}
+    vocabulary = sorted(counts) if len(parts) > 1 else None
     vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
     keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}
 
@@ -327,6 +357,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back
     state.indexed, state.search, state.search_files, state.search_hidden = indexed, keys, search_files, search_hidden
+    state.vocabulary = counts
 
 
 Seen = dict[str, tuple[int, int, int, int, str]]
