@@ -283,6 +283,7 @@ TEMPLATE_SPOTS = [  # (template, text after which the snippet goes; "" = at the 
     ("feed.xml", "?>\n"),
     ("static/style.css", ""),
 ]
+BASE_URLS = ["https://verif.example/dossier/", "https://verif.example/", "https://autre.example/archives/2015/"]
 SITE_TITLES = ["Mini Constat, le dossier", "Vérifications : Villeneuve-sur-Test", "Le Constat fictif"]
 SITE_DESCRIPTIONS = ["Un site de test, toujours fictif.", "Des affirmations vérifiées « pour de faux » !"]
 INTRODUCTIONS = ["Trois articles *fictifs*, toujours pour les tests.", "Le dossier complet ; voir la méthodologie."]
@@ -490,15 +491,17 @@ class Workspace:
     def edit_site(self, target: int, choice: int) -> str:
         path = self.root / "site.yaml"
         data = read_yaml(path)
-        field = choice % 3
+        field = choice % 4
         if field == 0:
             data["title"] = value = SITE_TITLES[target % len(SITE_TITLES)]
         elif field == 1:
             data["description"] = value = SITE_DESCRIPTIONS[target % len(SITE_DESCRIPTIONS)]
-        else:
+        elif field == 2:
             data["dossier"]["introduction"] = value = INTRODUCTIONS[target % len(INTRODUCTIONS)]
+        else:  # every link changes
+            data["base_url"] = value = BASE_URLS[target % len(BASE_URLS)]
         write_yaml(path, data)
-        return f"site.yaml: {['title', 'description', 'dossier.introduction'][field]} = {value!r}"
+        return f"site.yaml: {['title', 'description', 'dossier.introduction', 'base_url'][field]} = {value!r}"
 
     def edit_statuses(self, target: int, choice: int) -> str:
         path = self.root / "statuses.yaml"
@@ -854,6 +857,20 @@ def test_inputs_changed_with_the_same_size_and_mtime_are_seen(tmp_path: Path, cl
         edit_behind_the_cache(root / name, old, new)
         assert_same_as_clean(root, clean_builds, f" ({name} changed, same size and mtime)")
         assert shown(new) in (root / "site" / page).read_bytes(), f"{name}: the change is not in {page}"
+
+
+def test_a_new_site_address_changes_every_link(tmp_path: Path, clean_builds: CleanBuilds) -> None:
+    # Every page, feed and open-data file holds links made from base_url; compiled templates and
+    # cards are kept in the memo: a new base_url must find none of the old links there.
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    assert b'href="/dossier/articles/"' in (root / "site/index.html").read_bytes()
+    site = root / "site.yaml"
+    site.write_text(site.read_text("utf-8").replace("https://verif.example/dossier/",
+                                                    "https://autre.example/archives/"), "utf-8")
+    assert_same_as_clean(root, clean_builds, " (base_url changed)")
+    page = (root / "site/index.html").read_bytes()
+    assert b'href="/archives/articles/"' in page and b"/dossier/" not in page
 
 
 def test_a_cache_saved_by_an_earlier_build_is_not_trusted(tmp_path: Path, clean_builds: CleanBuilds) -> None:
