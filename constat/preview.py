@@ -7,16 +7,18 @@ put in, in a few milliseconds, and the preview serves them from memory (never fr
 the build that follows has published the whole site, which then takes over:
 
 - a claim saved: its page and its article's page (which marks its quote and shows its card);
-- an article saved: its page and the pages of all its claims (which show its title and date).
+- an article saved: its page and the pages of all its claims (which show its title and date);
+- a template saved: the pages open in the browser (the preview's reload script says which),
+  rendered with the templates as saved, as Hugo's fast render mode does.
 
-Only a change made of claim and article files that were there before and pass their checks gets
-a first look; anything else (a template, site.yaml, a file with an error, a new or deleted file)
-waits for the build, which says what is wrong.
+Only a change made of claim and article files that were there before and pass their checks, or
+of page templates that render, gets a first look; anything else (site.yaml, a stylesheet, a file
+with an error, a new or deleted file) waits for the build, which says what is wrong.
 
 The first look can differ from the built pages in one way only: pages elsewhere that these pages
 do not show are not updated yet (the lists, the home page). A claim's page is made of the claim
-alone (render.claim_page), an article's of the article and its claims (render.article_page), so
-their bytes are those the build then writes.
+alone (render.claim_page), an article's of the article and its claims (render.article_page), any
+page of the model and the templates alone, so their bytes are those the build then writes.
 """
 
 from __future__ import annotations
@@ -29,16 +31,21 @@ from constat.french import slugify
 from constat.load import ArticleFile, ClaimFile, Inputs, load_article, load_yaml_file
 from constat.model import Claim, Dossier, Speaker, Tag, article_model, claim_model
 from constat.problems import Problem, Severity
-from constat.render import Page, article_page, claim_page, render_now
+from constat.render import Page, TemplateProblem, article_page, claim_page, index_path, render_now
+from constat.render import pages as render_pages
 from constat.validate import check_alone, check_claim_against, rated_statuses
 
 
-def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], changed: Iterable[Path]) -> dict[str, bytes]:
-    """The pages (output path → bytes) the edited files change most, or {} when the change needs the build."""
+def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], changed: Iterable[Path],
+               viewed: Iterable[str] = ()) -> dict[str, bytes]:
+    """The pages (output path → bytes) the edited files change most, or {} when the change needs
+    the build. ``viewed``: the pages open in the browser (output paths), for a template edit."""
     inputs, dossier = model
     changed = sorted(set(changed))
     if not changed or inputs.statuses is None:
         return {}
+    if all(path.is_relative_to(templates) for path in changed):
+        return _with_templates(dossier, templates, changed, set(viewed))
     rated = rated_statuses(inputs.statuses)
     article_files = {a.slug: a for a in inputs.articles}
     edited_articles: dict[str, ArticleFile] = {}
@@ -87,6 +94,24 @@ def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], chang
         pages.append(article_page(articles[slug], tuple(claims)))
         pages += [claim_page(c, dossier.site) for c in claims if slug in edited_articles or c.path in edited_claims]
     return render_now(dossier, templates, pages)
+
+
+def _with_templates(dossier: Dossier, templates: Path, changed: list[Path], viewed: set[str]) -> dict[str, bytes]:
+    """The pages open in the browser, with the templates as saved (none when a stylesheet or
+    another file the pages do not render through changed: the build copies those)."""
+    if not viewed or any(path.suffix != ".html" or path.is_relative_to(templates / "static") for path in changed):
+        return {}
+    pages: list[Page] = []
+    for page in render_pages(dossier, claims_as_claims=True):
+        if isinstance(page, Claim):
+            if index_path(page.permalink) in viewed:
+                pages.append(claim_page(page, dossier.site))
+        elif page.path in viewed:
+            pages.append(page)
+    try:
+        return render_now(dossier, templates, pages) if pages else {}
+    except TemplateProblem:  # the build says where
+        return {}
 
 
 def _edited_claim(root: Path, path: Path, inputs: Inputs, problems: list[Problem]) -> ClaimFile | None:

@@ -442,7 +442,8 @@ def _page(path: str, template: str, title: str, permalink: str, crumbs: list[tup
                                           "description": description, "kind": kind}, **context}, lastmod)
 
 
-def _index(permalink: str) -> str:
+def index_path(permalink: str) -> str:
+    """The file under site/ that a page's permalink (a folder, e.g. ``/articles/x/``) serves."""
     return permalink.lstrip("/") + "index.html"
 
 
@@ -457,17 +458,17 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
                 articles=_with_counts(dossier, dossier.articles[-HOME_ARTICLES:]))
     yield _page("404.html", "404.html", "Page introuvable", "/404.html", [home],
                 "Cette page n'existe pas ou a changé d'adresse.", None)
-    yield _page(_index("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
+    yield _page(index_path("/methodologie/"), "methodology.html", "Méthodologie", "/methodologie/", [home],
                 "Comment nous choisissons et évaluons les affirmations, et ce que signifie chaque verdict.", newest,
                 dossier=dossier)
     corrections = sorted(((c, n, fix) for c in dossier.claims for n, fix in enumerate(c.corrections, 1)),
                          key=lambda item: (-item[2].date.toordinal(), item[0].permalink, item[1]))
-    yield _page(_index("/corrections/"), "corrections.html", "Corrections", "/corrections/", [home],
+    yield _page(index_path("/corrections/"), "corrections.html", "Corrections", "/corrections/", [home],
                 "Notre politique de correction et la liste des corrections publiées.", newest,
                 corrections=corrections)
-    yield _page(_index("/recherche/"), "search.html", "Rechercher", "/recherche/", [home],
+    yield _page(index_path("/recherche/"), "search.html", "Rechercher", "/recherche/", [home],
                 "Rechercher dans les affirmations vérifiées et les articles.", newest)
-    yield _page(_index("/donnees/"), "data.html", "Données ouvertes", "/donnees/", [home],
+    yield _page(index_path("/donnees/"), "data.html", "Données ouvertes", "/donnees/", [home],
                 "Toutes les affirmations vérifiées en JSON et en CSV, avec la description des colonnes.", newest,
                 columns=CSV_COLUMNS)
     yield from _paged("articles.html", "Les articles", "/articles/", [home],
@@ -482,7 +483,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
     for claim in dossier.claims:
         yield claim if claims_as_claims else claim_page(claim, site)
     verdicts = ("Verdicts", "/verdicts/")
-    yield _page(_index("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
+    yield _page(index_path("/verdicts/"), "verdicts.html", "Les verdicts", "/verdicts/", [home],
                 "Les affirmations classées par verdict.", newest, dossier=dossier)
     for status in dossier.statuses:
         listed = dossier.claims_by_status.get(status.key, ())
@@ -490,7 +491,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
                           f"{_claims(listed)} {plural(len(listed), 'évaluée')} « {status.label} ».", listed,
                           newest=newest, status=status, speaker=None, heading=status.label)
     people = ("Personnes", "/personnes/")
-    yield _page(_index("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
+    yield _page(index_path("/personnes/"), "speakers.html", "Les personnes", "/personnes/", [home],
                 "Les auteurs des affirmations vérifiées.", newest, dossier=dossier)
     for speaker in dossier.speakers:
         listed = dossier.claims_by_speaker[speaker.slug]
@@ -498,7 +499,7 @@ def pages(dossier: Dossier, *, claims_as_claims: bool = False) -> Iterator[Page 
                           f"{_claims(listed)} {de(speaker.name)} {plural(len(listed), 'vérifiée')}.", listed,
                           status=None, speaker=speaker, heading=speaker.name, tally=_tally(dossier, listed))
     themes = ("Thèmes", "/themes/")
-    yield _page(_index("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
+    yield _page(index_path("/themes/"), "tags.html", "Les thèmes", "/themes/", [home],
                 "Les affirmations vérifiées, par thème.", newest, dossier=dossier)
     for tag in dossier.tags:
         listed = dossier.claims_by_tag[tag.slug]
@@ -535,7 +536,7 @@ def _paged(template: str, title: str, permalink: str, crumbs: list[tuple[str, st
         here = title if n == 1 else f"{title}, page {n} sur {total}"
         trail = crumbs if n == 1 else [*crumbs, (title, permalink)]
         changed = _newest(listed) if listed_as == "claims" else None
-        page = _page(_index(link(n)), template, here, link(n), trail, description, changed or newest,
+        page = _page(index_path(link(n)), template, here, link(n), trail, description, changed or newest,
                      pager=pager, **context)
         page.context[listed_as] = listed
         yield page
@@ -563,7 +564,7 @@ def _by_article(claims: tuple[Claim, ...]) -> list[tuple[Article, tuple[Claim, .
 def article_page(article: Article, claims: tuple[Claim, ...]) -> Page:
     """An article's own page, with its claims (in reading order)."""
     changed = max((c.updated_on for c in claims), default=article.published)
-    return _page(_index(article.permalink), "article.html", article.title, article.permalink,
+    return _page(index_path(article.permalink), "article.html", article.title, article.permalink,
                  [("Accueil", "/"), ("Articles", "/articles/")], article.summary, changed, "article",
                  article=article, claims=claims)
 
@@ -572,7 +573,7 @@ def claim_page(claim: Claim, site: Site) -> Page:
     """A claim's own page."""
     title = f"{claim.speaker.name} : « {_clip(claim.quote.strip(_QUOTE_MARKS))} »"
     crumbs = [("Accueil", "/"), ("Affirmations", "/affirmations/"), (claim.article.title, claim.article.permalink)]
-    page = _page(_index(claim.permalink), "claim.html", title, claim.permalink, crumbs,
+    page = _page(index_path(claim.permalink), "claim.html", title, claim.permalink, crumbs,
                  f"{claim.status.label} : {claim.summary}", claim.updated_on, "article", claim=claim)
     return replace(page, derived=partial(_claim_review_json, claim, site))
 

@@ -3,8 +3,9 @@
 The server is for one editor's machine. It binds the loopback address only, serves nothing
 outside the output folder whatever the request says, and adds two things to the pages it
 serves (never to the files in site/, which stay byte-identical to a plain build): a small
-script that reloads the page after each rebuild, and, while the inputs have errors, a panel
-listing them above the last good site.
+script that reloads the page after each rebuild (and tells the server which page is open, for
+the first look at a template edit: constat/preview.py), and, while the inputs have errors, a
+panel listing them above the last good site.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import mimetypes
 import queue
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from constat import preview
 from constat.load import Inputs
@@ -34,7 +36,7 @@ EVENTS = "/__constat/events"
 WATCHED = ("content", "claims", "templates", "site.yaml", "statuses.yaml")
 
 _RELOAD_SCRIPT = """<script>
-(() => { const s = new EventSource("%s"); let last = null;
+(() => { const s = new EventSource("%s?page=" + encodeURIComponent(location.pathname)); let last = null;
   s.onmessage = (e) => { if (last !== null && e.data !== last) location.reload(); last = e.data; }; })();
 </script>"""
 
@@ -52,6 +54,9 @@ class BuildState:
     """Held through a build and its recording: a page and the error panel over it always agree."""
     model: tuple[Inputs, Dossier] | None = None
     """What site/ was last built from: the first look at the next edit starts from it."""
+    viewed: Counter[str] = field(default_factory=Counter)
+    """The pages open in a browser (output paths, with how many tabs show each), as their reload
+    script tells: a template edit shows them first."""
     first: dict[str, bytes] = field(default_factory=dict)
     """Pages of the edited claims and articles rendered ahead of the build (constat/preview.py), served until
     the build has published: output path → bytes."""
@@ -82,8 +87,11 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
 
     if state.failed or state.model is None or any(change == Change.deleted for change, _ in changes):
         return
+    with state.changed:
+        viewed = [page for page, tabs in state.viewed.items() if tabs > 0]
     try:
-        pages = preview.first_look(project.root, project.templates, state.model, (Path(p) for _, p in changes))
+        pages = preview.first_look(project.root, project.templates, state.model, (Path(p) for _, p in changes),
+                                   viewed)
     except Exception:  # the build that follows reports whatever this met
         return
     if pages:
@@ -229,6 +237,18 @@ class PreviewHandler(http.server.BaseHTTPRequestHandler):
 
     def _events(self) -> None:
         state = self.server.state
+        page = _output_path(self.server.base_path, parse_qs(urlsplit(self.path).query).get("page", [""])[0])
+        with state.changed:
+            state.viewed[page] += 1
+        try:
+            self._stream(state)
+        finally:
+            with state.changed:
+                state.viewed[page] -= 1
+                if not state.viewed[page]:
+                    del state.viewed[page]
+
+    def _stream(self, state: BuildState) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")

@@ -1,16 +1,19 @@
-"""The preview's first look at an edit (constat/preview.py): the pages the edit changes most,
-rendered alone from the last build's model, are the bytes the build then writes; a change that
-needs the build (an error, a new file, a template) gets none."""
+"""The preview's first look at an edit (constat/preview.py): the pages the edit changes most (or,
+for a template, the pages open in the browser), rendered alone from the last build's model, are
+the bytes the build then writes; a change that needs the build (an error, a new file, site.yaml)
+gets none."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from constat.load import Inputs
 from constat.model import Dossier
-from constat.pipeline import Project, build
+from constat.pipeline import TOOL_ROOT, Project, build
 from constat.preview import first_look
 from tests.helpers import MINI, copy_project
 
@@ -35,8 +38,8 @@ def _edit(root: Path, rel: str, old: str, new: str) -> Path:
     return path
 
 
-def _look(root: Path, model: tuple[Inputs, Dossier], *changed: Path) -> dict[str, bytes]:
-    return first_look(root, Project.at(root).templates, model, changed)
+def _look(root: Path, model: tuple[Inputs, Dossier], *changed: Path, viewed: Iterable[str] = ()) -> dict[str, bytes]:
+    return first_look(root, Project.at(root).templates, model, changed, viewed)
 
 
 def _as_built(root: Path, pages: dict[str, bytes]) -> None:
@@ -88,14 +91,37 @@ def test_an_article_and_one_of_its_claims_saved_together(tmp_path: Path) -> None
     (CLAIM, "status: inverifiable", "status: fause"),
     (CLAIM, "quote: Nous avons créé 300 emplois", "quote: Nous avons créé 900 emplois"),  # not in the article
     ("site.yaml", "title:", "title: Autre"),
-    ("templates/article.html", "<article", "<article data-x"),
 ])
 def test_a_change_the_build_must_check_gets_no_first_look(tmp_path: Path, rel: str, old: str, new: str) -> None:
     root = copy_project(MINI, tmp_path / "p")
-    if rel.startswith("templates/"):
-        copy_project(Project.at(root).templates, root / "templates")
     model = _built(root)
-    assert _look(root, model, _edit(root, rel, old, new)) == {}
+    assert _look(root, model, _edit(root, rel, old, new), viewed={CLAIM_PAGES[0], ARTICLE_PAGE}) == {}
+
+
+def test_an_edited_template_shows_the_pages_open_in_the_browser_as_the_build_writes_them(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(TOOL_ROOT / "templates", root / "templates")
+    model = _built(root)
+    open_pages = {CLAIM_PAGES[0], ARTICLE_PAGE, "index.html", "nulle-part/index.html"}
+    claim = _edit(root, "templates/claim.html", ">Notre vérification<", ">La vérification<")
+    layout = _edit(root, "templates/base.html", "Aller au contenu", "Aller au texte")
+    pages = _look(root, model, claim, layout, viewed=open_pages)
+    assert sorted(pages) == sorted([CLAIM_PAGES[0], ARTICLE_PAGE, "index.html"]), "the open pages that exist"
+    assert ">La vérification<" in pages[CLAIM_PAGES[0]].decode()
+    assert all("Aller au texte" in data.decode() for data in pages.values())
+    _as_built(root, pages)
+    assert _look(root, model, claim) == {}, "no page open: nothing to show first"
+
+
+@pytest.mark.parametrize("rel, old, new", [
+    ("templates/claim.html", "{% endblock %}", "{% endblok %}"),  # does not compile: the build says where
+    ("templates/static/style.css", "body", "body "),  # the build copies it: no page to render
+])
+def test_a_template_change_the_build_must_make_gets_no_first_look(tmp_path: Path, rel: str, old: str, new: str) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(TOOL_ROOT / "templates", root / "templates")
+    model = _built(root)
+    assert _look(root, model, _edit(root, rel, old, new), viewed={CLAIM_PAGES[0], ARTICLE_PAGE}) == {}
 
 
 def test_a_new_article_or_claim_file_gets_no_first_look(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_the_preview_serves_the_built_site_with_live_reload(preview: Preview) ->
     assert status == 200
     assert headers["content-type"] == "text/html; charset=utf-8"
     assert "Villeneuve-sur-Test" in body
-    assert 'new EventSource("/dossier/__constat/events")' in body
+    assert 'new EventSource("/dossier/__constat/events?page="' in body
     on_disk = (preview.root / "site/index.html").read_text(encoding="utf-8")
     assert "EventSource" not in on_disk, "the reload script is never written into site/"
     status, _, headers = preview.get("/dossier/articles/budget-regional")
@@ -170,6 +171,51 @@ def slow(*args, **kwargs):
 constat.serve.build = slow
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def _slow_preview(root: Path) -> Preview:
+    """The preview on a site already built, every build after the first slowed down as at 10,000 claims."""
+    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILDS, "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None
+    port = 0
+    while not port:
+        line = process.stdout.readline()
+        assert line, "the preview started"
+        if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
+            port = int(found[1])
+    return Preview(root, port, "/dossier/", process)
+
+
+def test_an_edited_template_shows_the_open_page_before_the_build(tmp_path: Path) -> None:
+    # A template edit re-renders every page that uses it: at 10,000 claims, seconds. The page
+    # open in the browser (its reload script names it) is rendered first, as the build then writes it.
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(REPO / "templates", root / "templates")
+    assert cli("build", "--root", str(root)).code == 0
+    preview = _slow_preview(root)
+    file = "affirmations/budget-regional/emplois-300/index.html"
+    page = "/dossier/" + file.removesuffix("index.html")
+    events = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=20)
+    try:
+        _, body, _ = preview.get(page)
+        assert 'new EventSource("/dossier/__constat/events?page=" + encodeURIComponent(location.pathname))' in body
+        events.request("GET", "/dossier/__constat/events?page=" + page.replace("/", "%2F"))
+        assert events.getresponse().fp.readline().startswith(b"data: "), "the page is open"
+        template = root / "templates/claim.html"
+        template.write_text(template.read_text("utf-8").replace(">Notre vérification<", ">La vérification<"), "utf-8")
+        saved = time.monotonic()
+        first = preview.wait_for(page, ">La vérification<", timeout=3.5)
+        assert time.monotonic() - saved < 3.5
+        assert ">La vérification<" not in (root / "site" / file).read_text("utf-8"), "served from memory"
+        preview.wait_for_site(file, ">La vérification<")
+        _, built, _ = preview.get(page)
+        assert built == first, "the first look is the page the build then publishes"
+    finally:
+        events.close()
+        preview.process.terminate()
+        preview.process.wait(timeout=10)
 
 
 def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_page(tmp_path: Path) -> None:
