@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1059,6 +1060,28 @@ def test_a_small_edit_appends_to_the_cache_rather_than_rewriting_it(
     assert (memo_file.stat().st_mtime_ns, memo_file.stat().st_ino) != written, "the table is written whole"
     assert "html" not in (cache.read(root / "site", "memo-journal") or {}), "its journal is folded into it"
     nothing_converted_by_a_new_process()
+
+
+def test_entries_journaled_for_a_table_never_read_are_folded_into_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A build can add entries to a table it never reads (memo.put); past _FOLD_AT they go into
+    # the table's file, with what it held, rather than into an ever longer journal.
+    from constat import cache
+    from constat.memo import Memo
+    out = tmp_path / "site"
+    cache.write(out, "memo-words", {"old": "kept"})
+    monkeypatch.setattr(cache, "_FOLD_AT", 2)
+    first = cache.read_memo(out)
+    first.put("words", "a", "1")
+    cache.save_memo(out, first)
+    assert cache.read(out, "memo-journal") == {"words": {"a": "1"}}, "journaled"
+    second = cache.read_memo(out)
+    second.put("words", "b", "2")
+    second.put("words", "c", "3")
+    cache.save_memo(out, second)
+    assert cache.read(out, "memo-words") == {"old": "kept", "a": "1", "b": "2", "c": "3"}
+    assert cache.read(out, "memo-journal") is None, "folded: no journal left"
+    assert Memo(loader=partial(cache._read_table, out)).previous["words"]["a"] == "1"
 
 
 def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_changed(
