@@ -224,18 +224,8 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
     # published; a change that does not pass its checks waits for the build and its error panel.
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0  # as an editor starts it: on a site already built
-    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILDS, "serve", "--root", str(root), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert process.stdout is not None
+    preview = _slow_preview(root)
     try:
-        port = 0
-        while not port:
-            line = process.stdout.readline()
-            assert line, "the preview started"
-            if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
-                port = int(found[1])
-        preview = Preview(root, port, "/dossier/", process)
         claim = root / "claims/budget-regional/emplois-300.yaml"
         file = "affirmations/budget-regional/emplois-300/index.html"
         page = "/dossier/" + file.removesuffix("index.html")
@@ -256,8 +246,8 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
         _, body, _ = preview.get(page)
         assert 'role="alert"' in body and "Aucun décompte officiel" in body
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        preview.process.terminate()
+        preview.process.wait(timeout=10)
 
 
 SLOW_INDEX = """
