@@ -35,7 +35,7 @@ from constat.problems import Problem
 from constat.write import Manifest
 
 _MAGIC = b"constat-cache/1 "
-_LIBRARIES = ("markdown", "jinja2", "markupsafe", "nh3", "pyyaml", "jsonschema", "pagefind")
+_LIBRARIES = ("markdown", "jinja2", "markupsafe", "nh3", "pyyaml", "jsonschema", "jsonschema-rs", "pagefind")
 _CODE = Path(__file__).resolve().parent
 
 
