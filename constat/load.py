@@ -396,7 +396,8 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
 
 def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document | None, list[Problem]]:
     problems = []
-    for n, source_line in enumerate(text.split("\n")):
+    suspect = "\t" in text or any(char in text for char in _HIDDEN_BREAKS)  # seldom: then line by line
+    for n, source_line in enumerate(text.split("\n") if suspect else ()):
         if "\t" in source_line[:len(source_line) - len(source_line.lstrip())]:
             problems.append(Problem(path, n + 1 + line_offset, source_line.index("\t") + 1, "tab",
                                     "tab in indentation: YAML indents with spaces; replace the tab with spaces"))

@@ -15,7 +15,7 @@ import nh3
 
 from constat.french import typography
 from constat.memo import current, digest, text_key
-from constat.quotes import find_quote, fold
+from constat.quotes import find_quote, fold, folded
 
 ALLOWED_TAGS = frozenset({
     "a", "abbr", "blockquote", "br", "cite", "code", "del", "em", "h3", "h4", "h5", "h6", "hr",
@@ -176,7 +176,7 @@ def _map_text(fragment: str, change: object) -> str:
 
 def folded_article_text(body: str) -> str:
     """An article body as the quote check and the model see it: rendered, then folded, once."""
-    return current().get("folded", text_key(body), lambda: fold(plain_text(markdown_to_html(body)))[0])
+    return current().get("folded", text_key(body), lambda: folded(plain_text(markdown_to_html(body))))
 
 
 def quote_position(body: str, quote: str) -> int | None:

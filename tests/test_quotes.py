@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constat.quotes import explain_mismatch, find_quote, fold, segments
+from constat.quotes import explain_mismatch, find_quote, fold, folded, segments
 
 ARTICLE = ("Les gens ne se rendent pas compte, le groupe Etat islamique a perdu 25% de son territoire "
            "et nous avançons. « Je suis Charlie », lisait-on. 128 ont été conduites en France la nuit dernière.")
@@ -76,3 +76,15 @@ def test_any_run_of_words_is_found_whatever_spaces_and_apostrophes_surround_it(
     if any(sep in article for sep in ("’", "'")):
         return  # apostrophes are text: a quote without them is not verbatim
     assert find_quote(fold(article)[0], quote) is not None
+
+
+TRICKY = st.sampled_from([" ", "  ", "\u00a0", "\u202f", "\n", "\t", "\u00ad", "«", "»", "…", "’", "'", "“", "”",
+                          '"', "\u2028", "\x1c", "e\u0301", "a", "Z", "9", "."])
+
+
+@settings(max_examples=500)
+@given(st.lists(TRICKY | st.characters(codec="utf-8"), max_size=40).map("".join))
+def test_folded_is_the_text_fold_gives(text: str) -> None:
+    # The build folds every article and quote with folded(); highlighting a quote in the page
+    # uses fold() and its index: the two must give the same text, or a quote found would not be marked.
+    assert folded(text) == fold(text)[0]
