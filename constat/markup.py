@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -236,6 +237,11 @@ def highlight_quotes(fragment: str, highlights: Sequence[Highlight]) -> str:
         for a, b in spans:
             owner[a:b] = [number] * (b - a)
         ends.setdefault(spans[-1][1] - 1, []).insert(0, number)  # so badges at one place read inner first
+    # A run of text ends where its owner changes or where a quote ends (its badge follows):
+    # only span edges can be such places, so the text is cut there, not looked at letter by letter.
+    edges = {e for spans in (f[2] for f in found) for span in spans for e in span}
+    cuts = sorted({e for e in edges if 0 < e < len(plain) and owner[e] != owner[e - 1]}
+                  | {e + 1 for e in ends})
     out: list[str] = []
     offset = 0
     in_link = 0
@@ -248,12 +254,11 @@ def highlight_quotes(fragment: str, highlights: Sequence[Highlight]) -> str:
             out.append(token)
             continue
         text = texts[n // 2]
-        i = 0
-        while i < len(text):
+        inside = [c - offset for c in cuts[bisect_right(cuts, offset):bisect_left(cuts, offset + len(text))]]
+        for i, j in zip([0, *inside], [*inside, len(text)], strict=True):
+            if i == j:
+                continue
             who = owner[offset + i]
-            j = i + 1
-            while j < len(text) and owner[offset + j] == who and (offset + j - 1) not in ends:
-                j += 1
             run = html.escape(text[i:j], quote=False)
             if who is None:
                 out.append(run)
@@ -263,6 +268,5 @@ def highlight_quotes(fragment: str, highlights: Sequence[Highlight]) -> str:
                 out.append(f'<a class="quote-ref" href="{html.escape(highlights[who].href)}"><mark>{run}</mark></a>')
             for number in ends.get(offset + j - 1, ()):
                 out.append(highlights[number].badge)
-            i = j
         offset += len(text)
     return "".join(out)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from constat.french import NBSP
 from constat.markup import Highlight, highlight_quotes, markdown_to_html, plain_text
 
@@ -44,3 +49,27 @@ def test_no_link_is_nested_in_a_link() -> None:
     html = markdown_to_html("[Le groupe a perdu du terrain](https://x.example)")
     marked = highlight_quotes(html, [Highlight("groupe a perdu", "/c/", "")])
     assert '<a href="https://x.example">Le <mark>groupe a perdu</mark> du terrain</a>' in marked
+
+
+PASSAGE = markdown_to_html(
+    "> Nous *avançons* pour leur mettre plus de pression, a dit le ministre.\n\n"
+    "128 ont été conduites en **France la nuit dernière**, après 168 la nuit de dimanche ; "
+    "[le groupe a perdu](https://x.example) 25 % de son territoire.")
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 25)), min_size=1, max_size=5))
+def test_marking_quotes_never_adds_drops_or_reorders_text(cuts: list[tuple[int, int]]) -> None:
+    # Any quotes, overlapping or not: the passage reads the same with its marks, each badge
+    # once, right after the mark of its quote.
+    words = plain_text(PASSAGE).split()
+    quotes = [" ".join(words[a:a + n]) for a, n in cuts if words[a:a + n]]
+    lights = [Highlight(q, f"/c/{k}/", f"[{k}]") for k, q in enumerate(quotes)]
+    marked = highlight_quotes(PASSAGE, lights)
+    text = plain_text(marked)
+    for k in range(len(lights)):
+        assert text.count(f"[{k}]") == 1, quotes[k]
+        before = re.sub(r"(\[\d+\])+$", "", marked.split(f"[{k}]")[0])  # badges at one place: inner first
+        assert before.endswith(("</mark></a>", "</mark>")), quotes[k]
+        text = text.replace(f"[{k}]", "")
+    assert text == plain_text(PASSAGE)
