@@ -54,15 +54,11 @@ class Memo:
         self.based: set[str] = set()
         """Tables read from the saved files: ``journal`` holds what was added to each since it was written."""
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
-        self.added: dict[str, int] = dict.fromkeys(TABLES, 0)
-        """Entries computed by this build rather than found, by table: when none, the saved table is still right."""
+        self.misses = 0
+        """Entries computed by this build rather than found: when none, the saved tables are still right."""
         self.journal: dict[str, dict[Any, Any]] = {t: {**(journal or {}).get(t, {})} for t in TABLES}
         """Entries saved since each table was written, and the entries this build computed:
         what to append to it (constat/cache.py saves the journal rather than every table)."""
-
-    @property
-    def misses(self) -> int:
-        return sum(self.added.values())
 
     def loaded(self) -> list[str]:
         """The tables this build has read (or was given)."""
@@ -76,7 +72,7 @@ class Memo:
         if key in previous:
             value = previous[key]
         else:
-            self.added[table] += 1
+            self.misses += 1
             value = self.journal[table][key] = compute()
         used[key] = value
         return value  # type: ignore[no-any-return]
@@ -92,14 +88,14 @@ class Memo:
         return MISSING
 
     def put(self, table: str, key: Any, value: Any) -> None:
-        self.added[table] += 1
+        self.misses += 1
         self.used[table][key] = self.journal[table][key] = value
 
     def add(self, table: str, entries: dict[Any, Any]) -> None:
         """Entries computed elsewhere (prefill's workers), for the stages to find: new work, saved."""
         self.previous[table].update(entries)
         self.journal[table].update(entries)
-        self.added[table] += len(entries)
+        self.misses += len(entries)
 
     def stale(self, table: str) -> int:
         """Entries of a table read but not used by this build: what a compaction would drop."""
@@ -115,9 +111,8 @@ class Memo:
         """A memo for the next build in the same process: what this one used is its starting
         point; the tables it never read are read from the saved files if the next one needs them."""
         loaded = self.loaded()
-        memo = Memo({t: {**self.used[t]} for t in loaded}, loader=self.loader,
+        return Memo({t: {**self.used[t]} for t in loaded}, loader=self.loader,
                     journal={t: self.journal[t] for t in TABLES if t not in loaded})
-        return memo
 
 
 class _Tables(dict[str, dict[Any, Any]]):
