@@ -236,7 +236,7 @@ def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: d
     for rel, sha in before.items() if counted else ():
         gone = memo.peek("words", sha)  # the page's words: still in use, or to take off
         if indexed.get(rel) != sha and (gone is MISSING or not _take_off(counts, gone.split())):
-            counts, before = {}, {}  # not the count of those pages after all: count again
+            counts = {}  # not the count of those pages after all: count again
             break
     if not counts:
         before = {}

@@ -48,6 +48,7 @@ def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], chang
         return _with_templates(dossier, templates, changed, set(viewed))
     rated = rated_statuses(inputs.statuses)
     article_files = {a.slug: a for a in inputs.articles}
+    known = {c.path for c in inputs.claims}
     edited_articles: dict[str, ArticleFile] = {}
     edited_claims: dict[str, ClaimFile] = {}
     for path in changed:
@@ -60,7 +61,7 @@ def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], chang
                 return {}
             edited_articles[article.slug] = article
         elif path.suffix == ".yaml" and path.parent.parent == root / "claims":
-            claim = _edited_claim(root, path, inputs, problems)
+            claim = _edited_claim(root, path, article_files, known, problems)
             if claim is None:
                 return {}
             edited_claims[claim.path] = claim
@@ -114,14 +115,15 @@ def _with_templates(dossier: Dossier, templates: Path, changed: list[Path], view
         return {}
 
 
-def _edited_claim(root: Path, path: Path, inputs: Inputs, problems: list[Problem]) -> ClaimFile | None:
-    """A claim file of a known article that was there at the last build and that parses, or None
-    (a new file: its page is not linked yet)."""
+def _edited_claim(root: Path, path: Path, articles: dict[str, ArticleFile], known: set[str],
+                  problems: list[Problem]) -> ClaimFile | None:
+    """A claim file of a known article that was there at the last build (``known``) and that
+    parses, or None (a new file: its page is not linked yet)."""
     slug = path.parent.name
-    if slug not in {a.slug for a in inputs.articles}:
+    if slug not in articles:
         return None
     doc = load_yaml_file(root, path, problems)
-    if doc is None or problems or doc.path not in {c.path for c in inputs.claims}:
+    if doc is None or problems or doc.path not in known:
         return None
     return ClaimFile(slug, path.stem, doc.path, doc)
 

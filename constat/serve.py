@@ -88,7 +88,7 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
     if state.failed or state.model is None or any(change == Change.deleted for change, _ in changes):
         return
     with state.changed:
-        viewed = [page for page, tabs in state.viewed.items() if tabs > 0]
+        viewed = list(state.viewed)  # a page no tab shows any more is taken out (PreviewHandler._events)
     try:
         pages = preview.first_look(project.root, project.templates, state.model, (Path(p) for _, p in changes),
                                    viewed)
