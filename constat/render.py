@@ -26,7 +26,7 @@ from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
-from constat.opendata import CSV_COLUMNS, claims_csv_text, claims_json_text
+from constat.opendata import CSV_COLUMNS, claims_csv_pieces, claims_json_pieces, rows
 from constat.problems import Problem
 from constat.search import indexed_part, page_words
 from constat.spool import Spool, Spooled
@@ -211,9 +211,12 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
                 derived=lambda: {"entries": feed_entries(dossier)})
     add(feed.path, page_key(feed), partial(_render_bytes, env, feed))
     whole = digest(f"{site_data} {dossier.digest}")  # the open data: no template
-    for path, text in (("donnees/affirmations.json", claims_json_text), ("donnees/affirmations.csv", claims_csv_text)):
+    made = None
+    for path, pieces in (("donnees/affirmations.json", claims_json_pieces),
+                         ("donnees/affirmations.csv", claims_csv_pieces)):
         if needed(path, whole):
-            out.files[path] = spool.put_text(path, text(dossier))
+            made = rows(dossier) if made is None else made
+            out.files[path] = spool.put_pieces(path, pieces(dossier, made))
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
         if asset.is_file() and not asset.is_symlink():

@@ -7,10 +7,12 @@ import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import jsonschema_rs
+
+if TYPE_CHECKING:
+    import jsonschema
 
 from constat.load import Document, ValuePath
 from constat.problems import Problem, did_you_mean
@@ -35,6 +37,8 @@ def _schema(kind: str) -> dict[str, Any]:
 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # only for a file jsonschema-rs refuses: 30 ms of every build's start otherwise
+
     schema = _schema(kind)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -47,8 +51,7 @@ def _passes(kind: str) -> Callable[[Any], bool]:
     claim against 224 µs): the answer for the files that pass, nearly all of them. A file it
     refuses is checked again by jsonschema, which finds every error and says it in our terms;
     it never accepts a file jsonschema refuses (tests/test_schema.py)."""
-    _validator(kind)  # the schema checked as a schema first
-    fast = jsonschema_rs.validator_for(_schema(kind))
+    fast = jsonschema_rs.validator_for(_schema(kind))  # which checks the schema as a schema first
 
     def passes(data: Any) -> bool:
         try:
