@@ -32,7 +32,6 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from constat.model import Site
@@ -156,6 +155,8 @@ def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, voca
         return {folder + rel.removeprefix("pagefind/"): data for rel, data in files.items()}
 
     folders = [folder for folder in sorted(parts) if parts[folder]]
+    from concurrent.futures import ThreadPoolExecutor  # 4 ms of imports a build needs only here
+
     with ThreadPoolExecutor(max_workers=min(2, len(folders) or 1)) as pool:
         try:
             built = dict(zip(folders, pool.map(one, folders), strict=True))

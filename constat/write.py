@@ -1,8 +1,8 @@
 """Stage 5, write: put a rendered site in place so that nobody ever sees half of it.
 
-The first build writes a staging folder beside the output folder and renames it into place.
-Later builds keep a second copy of the site, the back buffer (``.site.back/`` beside
-``site/``), made of hard links to the same files: they bring it up to date (only the files
+The first build writes a staging folder beside the output folder and renames it into place,
+then makes a second copy of the site, the back buffer (``.site.back/`` beside ``site/``), of
+hard links to the same files. Later builds bring it up to date (only the files
 that differ are written or linked, only the files that are gone are deleted), then exchange
 it with ``site/`` in one ``renameat2(RENAME_EXCHANGE)``. Readers of ``site/`` see the old
 site or the new one, never a mix; if anything fails before the exchange, ``site/`` has not
@@ -22,10 +22,9 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from constat.memo import digest
 from constat.spool import Spool, Spooled, check_output_path, is_safe, move
@@ -35,9 +34,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A file as the manifest knows it."""
+class Entry(NamedTuple):
+    """A file as the manifest knows it (a named tuple: the state holds 25,000 of them at 10,000
+    claims, read and written by every build in 30 ms, against 50 ms as a dataclass)."""
 
     sha: str
     size: int
@@ -208,7 +207,23 @@ def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Written(WriteReport(len(files), 0, 0), Manifest.scan(out, dict(sorted(entries.items()))), None)
+    entries = dict(sorted(entries.items()))
+    return Written(WriteReport(len(files), 0, 0), Manifest.scan(out, entries), _mirror(out, back_dir, entries))
+
+
+def _mirror(out: Path, back_dir: Path, entries: dict[str, Entry]) -> Manifest | None:
+    """The back buffer of a first build: hard links to every file of the site just published, so
+    that the first edit after it costs what the next ones do. Making its folders is most of it
+    (12,000 folders at 10,000 claims: 0.3 to 1 s here), which the first edit paid before. None
+    when it cannot be made whole: the next build makes it."""
+    try:
+        linked = _prepare_back(back_dir, None, out, entries)
+        if len(linked) == len(entries):
+            return Manifest.scan(back_dir, linked)
+    except OSError:
+        pass
+    shutil.rmtree(back_dir, ignore_errors=True)
+    return None
 
 
 def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dict[str, Entry]) -> dict[str, Entry]:
@@ -280,6 +295,8 @@ def _in_threads(work: Callable[[T], R], jobs: list[T]) -> list[R]:
         return [work(job) for job in jobs]
     # In runs of jobs: a future per file cost more than writing it over (40 µs against 25).
     runs = [jobs[n:n + 64] for n in range(0, len(jobs), 64)]
+    from concurrent.futures import ThreadPoolExecutor  # 4 ms of imports a build needs only here
+
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         return [result for done in pool.map(lambda run: [work(job) for job in run], runs) for result in done]
 
