@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nh3
 
@@ -63,12 +63,19 @@ def _markdown() -> markdown.Markdown:
     return markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
 
 
-def markdown_to_html(text: str) -> str:
+def markdown_to_html(text: str, key: Any = None) -> str:
     """Markdown rendered once, sanitized with an allow-list, with French typography in its text.
 
-    Only call it on text that ``markdown_problems`` found nothing wrong with.
+    Only call it on text that ``markdown_problems`` found nothing wrong with. ``key``: its key
+    in the memo when the caller has one that stands for the text (the default: its hash).
     """
-    return current().get("html", digest(text), lambda: _safe_html(text))
+    return current().get("html", digest(text) if key is None else key, lambda: _safe_html(text))
+
+
+def verdict_key(doc_sha: str) -> tuple[str, str]:
+    """The memo's key for a claim's converted verdict, by the hash of its file's parsed text:
+    the model keeps the 10,000 of a project without hashing each verdict (constat/model.py)."""
+    return ("verdict", doc_sha)
 
 
 def _safe_html(text: str) -> str:

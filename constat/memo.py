@@ -3,15 +3,15 @@
 Every table maps a key made of content (the text itself, or its hash) to what was derived from
 it, so an entry can never be stale: changed content is a different key. A build starts from the
 tables the previous builds saved (constat/cache.py) and records what it uses and computes; the
-computed entries are journaled, and when the tables are written whole only what was used is
-kept, so they hold about one project's worth. Without a saved cache the
+computed entries are journaled, and when the tables are written whole only what was used (or
+touched: kept without being read) is kept, so they hold about one project's worth. Without a saved cache the
 tables start empty and everything is computed, exactly as a clean build must.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -43,17 +43,20 @@ def text_key(text: str) -> str:
 
 
 class Memo:
-    def __init__(self, previous: dict[str, dict[Any, Any]] | None = None, *,
-                 loader: Callable[[str], dict[Any, Any]] | None = None,
+    def __init__(self, previous: Mapping[str, MutableMapping[Any, Any]] | None = None, *,
+                 loader: Callable[[str], MutableMapping[Any, Any]] | None = None,
                  journal: dict[str, dict[Any, Any]] | None = None) -> None:
         self.loader = loader
         """Reads one saved table (constat/cache.py), the first time a build consults it; None: no saved tables."""
-        self.previous: dict[str, dict[Any, Any]] = _Tables(self, previous or {})
+        self.previous: dict[str, MutableMapping[Any, Any]] = _Tables(self, previous or {})
         """The tables as saved, each read on first use: a build that never consults one (the
         converted Markdown of pages it does not render) does not pay for reading it."""
         self.based: set[str] = set()
         """Tables read from the saved files: ``journal`` holds what was added to each since it was written."""
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
+        self.touched: dict[str, set[Any]] = {t: set() for t in TABLES}
+        """Keys this build needs kept though it did not ask for their value (touch): what a later
+        build will ask for, such as the converted Markdown of pages it did not render."""
         self.misses = 0
         """Entries computed by this build rather than found: when none, the saved tables are still right."""
         self.journal: dict[str, dict[Any, Any]] = {t: {**(journal or {}).get(t, {})} for t in TABLES}
@@ -68,10 +71,8 @@ class Memo:
         used = self.used[table]
         if key in used:
             return used[key]  # type: ignore[no-any-return]
-        previous = self.previous[table]
-        if key in previous:
-            value = previous[key]
-        else:
+        value = self.previous[table].get(key, MISSING)  # MISSING too for a damaged entry of a keyed table
+        if value is MISSING:
             self.misses += 1
             value = self.journal[table][key] = compute()
         used[key] = value
@@ -81,11 +82,14 @@ class Memo:
         """The value for ``key`` (recorded as used), or MISSING."""
         if key in self.used[table]:
             return self.used[table][key]
-        previous = self.previous[table]
-        if key in previous:
-            value = self.used[table][key] = previous[key]
-            return value
-        return MISSING
+        value = self.previous[table].get(key, MISSING)
+        if value is not MISSING:
+            self.used[table][key] = value
+        return value
+
+    def has(self, table: str, key: Any) -> bool:
+        """Whether the memo has an entry for ``key``, without reading its value."""
+        return key in self.used[table] or key in self.previous[table]
 
     def put(self, table: str, key: Any, value: Any) -> None:
         self.misses += 1
@@ -97,36 +101,52 @@ class Memo:
         self.journal[table].update(entries)
         self.misses += len(entries)
 
+    def touch(self, table: str, keys: Iterable[Any]) -> None:
+        """Keep these entries, as if used, without reading their values."""
+        self.touched[table].update(keys)
+
     def stale(self, table: str) -> int:
-        """Entries of a table read but not used by this build: what a compaction would drop."""
-        return len(self.previous[table].keys() - self.used[table].keys())
+        """Entries of a table read but neither used nor touched by this build: what a compaction would drop."""
+        return len(self.previous[table].keys() - self.used[table].keys() - self.touched[table])
+
+    def kept(self, table: str) -> list[Any]:
+        """The keys of the entries to keep that this build did not ask for (touched, in the saved table)."""
+        previous, used = self.previous[table], self.used[table]
+        return [k for k in self.touched[table] if k not in used and k in previous]
 
     def keep_previous(self) -> None:
         """Count every previous entry as used: a build that stopped early (an input error) did not
         reach the render side, whose entries are still right for the build that follows the fix."""
         for table in self.loaded():
-            self.used[table] = {**self.previous[table], **self.used[table]}
+            self.touch(table, self.previous[table].keys())
 
     def carry_over(self) -> Memo:
-        """A memo for the next build in the same process: what this one used is its starting
-        point; the tables it never read are read from the saved files if the next one needs them."""
+        """A memo for the next build in the same process: what this one used or touched is its
+        starting point; the tables it never read are read from the saved files if the next one needs them."""
         loaded = self.loaded()
-        return Memo({t: {**self.used[t]} for t in loaded}, loader=self.loader,
-                    journal={t: self.journal[t] for t in TABLES if t not in loaded})
+        tables: dict[str, MutableMapping[Any, Any]] = {}
+        for t in loaded:
+            previous = self.previous[t]
+            with_added = getattr(previous, "with_added", None)
+            if with_added is None:
+                tables[t] = {**{k: previous[k] for k in self.kept(t)}, **self.used[t]}
+            else:  # a keyed table (constat/cache.py): its values stay in the file, this build's are added
+                tables[t] = with_added(self.used[t])
+        return Memo(tables, loader=self.loader, journal={t: self.journal[t] for t in TABLES if t not in loaded})
 
 
-class _Tables(dict[str, dict[Any, Any]]):
+class _Tables(dict[str, MutableMapping[Any, Any]]):
     """The saved tables of a memo, each read from its file when first asked for."""
 
-    def __init__(self, memo: Memo, given: dict[str, dict[Any, Any]]) -> None:
+    def __init__(self, memo: Memo, given: Mapping[str, MutableMapping[Any, Any]]) -> None:
         super().__init__({t: given[t] or {} for t in TABLES if t in given})
         self.memo = memo
 
-    def __missing__(self, table: str) -> dict[Any, Any]:
+    def __missing__(self, table: str) -> MutableMapping[Any, Any]:
         if table not in TABLES:
             raise KeyError(table)
         memo = self.memo
-        value: dict[Any, Any] = {}
+        value: MutableMapping[Any, Any] = {}
         if memo.loader is not None:
             value = memo.loader(table)
             value.update(memo.journal[table])  # what was added since it was written

@@ -14,8 +14,8 @@ from typing import Any
 
 from constat.french import slugify
 from constat.load import ArticleFile, ClaimFile, Inputs
-from constat.markup import inline_markdown, markdown_to_html, quote_position
-from constat.memo import digest
+from constat.markup import inline_markdown, markdown_to_html, quote_position, verdict_key
+from constat.memo import current, digest, text_key
 
 
 @dataclass(frozen=True)
@@ -125,10 +125,16 @@ class Article:
     language: str
     authors: tuple[str, ...]
     summary: str
-    body_html: str
-    """The passages, rendered and sanitized, without the quote highlights (render adds them)."""
+    body: str
+    """The passages, in Markdown."""
     digest: str = ""
     """Hash of the article's path and file: a page showing the article changes only when it changes."""
+
+    @cached_property
+    def body_html(self) -> str:
+        """The passages, rendered and sanitized, without the quote highlights (render adds them):
+        converted, or read from the memo, when a page first shows them."""
+        return markdown_to_html(self.body, text_key(self.body))
 
     @property
     def permalink(self) -> str:
@@ -150,7 +156,10 @@ class Claim:
     context_html: str | None
     status: Status
     summary: str
-    verdict_html: str
+    verdict: str
+    """In Markdown: verdict_html is what pages show."""
+    verdict_key: tuple[str, str]
+    """Its converted HTML's key in the memo (markup.verdict_key)."""
     sources: tuple[Source, ...]
     figures: Figures | None
     appearances: tuple[str, ...]
@@ -169,6 +178,12 @@ class Claim:
     @cached_property
     def permalink(self) -> str:
         return f"/affirmations/{self.article.slug}/{self.slug}/"
+
+    @cached_property
+    def verdict_html(self) -> str:
+        """The verdict rendered and sanitized: converted, or read from the memo, when a page
+        first shows it (a claim edit renders a few pages of 12,000)."""
+        return markdown_to_html(self.verdict, self.verdict_key)
 
     @property
     def claim_reviewed(self) -> str:
@@ -228,6 +243,8 @@ def build_model(inputs: Inputs) -> Dossier:
               for f in inputs.claims]
     order = {a.slug: n for n, a in enumerate(articles)}
     claims.sort(key=lambda c: (order[c.article.slug], c.position, c.slug))
+    # Their converted Markdown is read when a page shows it; the memo keeps it for the pages not rendered.
+    current().touch("html", [*(text_key(a.body) for a in articles), *(c.verdict_key for c in claims)])
     return Dossier(
         site=site, statuses=statuses, articles=tuple(articles), claims=tuple(claims),
         speakers=tuple(sorted(speakers.values(), key=lambda s: s.slug)),
@@ -254,7 +271,7 @@ def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Sta
     claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
     position = quote_position(body, data["quote"])
     return _claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags, position or 0,
-                  digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}"))
+                  digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}"), f.doc.sha)
 
 
 def inputs_digest(inputs: Inputs) -> str:
@@ -294,12 +311,12 @@ def _article(slug: str, path: str, data: dict[str, Any], body: str, sha: str) ->
         slug=slug, path=path, title=data["title"], publisher=data["publisher"], url=data.get("url"),
         archive_url=data.get("archive_url"), published=date.fromisoformat(data["published"]),
         language=data["language"], authors=tuple(data.get("authors", [])), summary=data["summary"],
-        body_html=markdown_to_html(body), digest=sha,
+        body=body, digest=sha,
     )
 
 
 def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker: Speaker, status: Status,
-           tags: tuple[Tag, ...], position: int, sha: str) -> Claim:
+           tags: tuple[Tag, ...], position: int, sha: str, doc_sha: str) -> Claim:
     figures = data.get("figures")
     reviewed = date.fromisoformat(data["reviewed_on"])
     return Claim(
@@ -308,7 +325,7 @@ def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker
         speaker_role=data["speaker_role"], speaker_url=data.get("speaker_url"),
         said_on=date.fromisoformat(data["said_on"]),
         context_html=inline_markdown(data["context"]) if data.get("context") else None,
-        status=status, summary=data["summary"], verdict_html=markdown_to_html(data["verdict"]),
+        status=status, summary=data["summary"], verdict=data["verdict"], verdict_key=verdict_key(doc_sha),
         sources=tuple(Source(s["title"], s["url"], s["publisher"], _day(s.get("published")),
                              s.get("archive_url"), s.get("excerpt")) for s in data.get("sources") or []),
         figures=Figures(figures["stated"], figures.get("measured"), figures["unit"], _day(figures.get("as_of")))

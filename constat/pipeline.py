@@ -232,10 +232,13 @@ def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: d
     words come from the memo, by the hash of its indexed part; a page is read only when the memo
     does not have them."""
     memo = current()
+    memo.touch("words", indexed.values())  # kept in the memo, read only for the pages that changed
     counts = dict(counted)
     for rel, sha in before.items() if counted else ():
-        gone = memo.peek("words", sha)  # the page's words: still in use, or to take off
-        if indexed.get(rel) != sha and (gone is MISSING or not _take_off(counts, gone.split())):
+        if indexed.get(rel) == sha:
+            continue
+        gone = memo.peek("words", sha)  # the words of a page that changed or went: to take off
+        if gone is MISSING or not _take_off(counts, gone.split()):
             counts = {}  # not the count of those pages after all: count again
             break
     if not counts:

@@ -15,8 +15,8 @@ from typing import Any
 from constat.forking import can_fork, cores
 from constat.forking import pool as forked_pool
 from constat.load import ClaimFile, load_article, load_yaml_file
-from constat.markup import folded_article_text, inline_markdown, markdown_to_html
-from constat.memo import TABLES, Memo, current
+from constat.markup import folded_article_text, inline_markdown, markdown_to_html, verdict_key
+from constat.memo import TABLES, Memo, current, text_key
 from constat.problems import Problem
 from constat.validate import check_alone
 
@@ -65,7 +65,7 @@ def _prepare(root: Path, path: Path) -> None:
     if path.suffix == ".md":
         article = load_article(root, path, problems)
         if article is not None and not check_alone(article):
-            markdown_to_html(article.body)
+            markdown_to_html(article.body, text_key(article.body))
             folded_article_text(article.body)
         return
     doc = load_yaml_file(root, path, problems)
@@ -76,7 +76,7 @@ def _prepare(root: Path, path: Path) -> None:
         return  # a file with problems stops the build: nothing more to prepare
     data = doc.data
     if isinstance(data.get("verdict"), str):
-        markdown_to_html(data["verdict"])
+        markdown_to_html(data["verdict"], verdict_key(doc.sha))
     if isinstance(data.get("context"), str):
         inline_markdown(data["context"])
     for fix in data.get("corrections") or []:

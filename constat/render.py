@@ -401,7 +401,7 @@ def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any]
 def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:
     data = _render_bytes(env, page)
     spooled = spool.put(page.path, data)
-    if words and spooled.indexed is not None and current().peek("words", spooled.indexed) is MISSING:
+    if words and spooled.indexed is not None and not current().has("words", spooled.indexed):
         current().put("words", spooled.indexed, page_words(indexed_part(data)))
     return spooled
 

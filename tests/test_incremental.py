@@ -817,6 +817,39 @@ def test_a_corrupt_cache_is_detected_and_rebuilt(tmp_path: Path, clean_builds: C
         assert_cache_written(root)
 
 
+_KEYS = st.one_of(st.text(max_size=12), st.tuples(st.sampled_from(["verdict", "x"]), st.text(max_size=8)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=st.dictionaries(_KEYS, st.text(alphabet="abcdefghijklmnopqrstuvwxyzéè« »", min_size=8, max_size=40),
+                               max_size=12), data=st.data())
+def test_a_keyed_table_gives_back_its_entries_and_drops_only_a_damaged_one(
+        tmp_path_factory: pytest.TempPathFactory, entries: dict[Any, str], data: st.DataObject) -> None:
+    # The converted Markdown and the pages' words stay in their file and are read value by value
+    # (constat/cache.py, KeyedTable): each value carries its own checksum, so a damaged value is
+    # missing (and computed again by the build), never wrong, and the others still serve.
+    from constat import cache
+    out = tmp_path_factory.mktemp("keyed") / "site"
+    cache._write_table(out, "html", entries)
+    table = cache._read_table(out, "html")
+    assert dict(table) == entries and len(table) == len(entries)
+    if not entries:
+        return
+    victim = data.draw(st.sampled_from(sorted(entries, key=repr)))
+    start, size, _ = table.index[victim]  # type: ignore[attr-defined]
+    path = cache.folder(out) / "memo-html"
+    raw = bytearray(path.read_bytes())
+    raw[start + data.draw(st.integers(0, size - 1))] ^= 0x01  # most often a letter for another: still a pickle
+    path.write_bytes(bytes(raw))
+    damaged = cache._read_table(out, "html")
+    assert damaged.get(victim, "missing") == "missing"
+    assert {k: damaged[k] for k in damaged if k != victim} == {k: v for k, v in entries.items() if k != victim}
+    index_start = len(raw) - cache._TRAILER.size - 1
+    raw[index_start] ^= 0xFF  # the index itself damaged: nothing of the table is trusted
+    path.write_bytes(bytes(raw))
+    assert dict(cache._read_table(out, "html")) == {}
+
+
 # --- 3. a stale cache is not trusted: content, not modification times ------------------------
 
 SAME_SIZE_EDITS = [  # (input, old text, new text of the same byte length, page that shows it)
@@ -1069,7 +1102,7 @@ def test_entries_journaled_for_a_table_never_read_are_folded_into_it(
     from constat import cache
     from constat.memo import Memo
     out = tmp_path / "site"
-    cache.write(out, "memo-words", {"old": "kept"})
+    cache._write_table(out, "words", {"old": "kept"})
     monkeypatch.setattr(cache, "_FOLD_AT", 2)
     first = cache.read_memo(out)
     first.put("words", "a", "1")
@@ -1079,9 +1112,30 @@ def test_entries_journaled_for_a_table_never_read_are_folded_into_it(
     second.put("words", "b", "2")
     second.put("words", "c", "3")
     cache.save_memo(out, second)
-    assert cache.read(out, "memo-words") == {"old": "kept", "a": "1", "b": "2", "c": "3"}
+    assert dict(cache._read_table(out, "words")) == {"old": "kept", "a": "1", "b": "2", "c": "3"}
     assert cache.read(out, "memo-journal") is None, "folded: no journal left"
     assert Memo(loader=partial(cache._read_table, out)).previous["words"]["a"] == "1"
+
+
+def test_a_keyed_table_is_not_rewritten_for_the_few_entries_a_build_adds(tmp_path: Path) -> None:
+    # A claim edit reads one verdict of 11,000 and touches the others (kept without reading them):
+    # its new entry is journaled, the 29 MB table is not written again.
+    from constat import cache
+    out = tmp_path / "site"
+    cache._write_table(out, "html", {n: f"<p>{n}</p>" for n in range(100)})
+    written = (cache.folder(out) / "memo-html").stat().st_ino
+    memo = cache.read_memo(out)
+    memo.touch("html", range(100))
+    assert memo.get("html", 7, lambda: "never") == "<p>7</p>"
+    assert memo.get("html", "new", lambda: "<p>new</p>") == "<p>new</p>"
+    cache.save_memo(out, memo)
+    assert (cache.folder(out) / "memo-html").stat().st_ino == written, "journaled, not rewritten"
+    assert cache.read(out, "memo-journal") == {"html": {"new": "<p>new</p>"}}
+    again = cache.read_memo(out)
+    again.touch("html", range(50))  # half of them no longer in use: the table is written without them
+    again.get("html", "new", lambda: "never")
+    cache.save_memo(out, again)
+    assert dict(cache._read_table(out, "html")) == {**{n: f"<p>{n}</p>" for n in range(50)}, "new": "<p>new</p>"}
 
 
 def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_changed(
@@ -1099,10 +1153,20 @@ def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_ch
     def files() -> dict[str, tuple[int, int]]:
         return {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in cache_folder(root).glob("memo-*")}
 
+    shown: list[Any] = []
+    real_get = cache.KeyedTable.get
+    monkeypatch.setattr(cache.KeyedTable, "get", lambda self, key, default=None: shown.append(key) or real_get(
+        self, key, default))
+    written = files()
     pipeline._IN_PROCESS.clear()  # a new process
     set_summary(root, "budget-regional/deficit-moitie.yaml", "Le déficit a baissé d’un quart.")
     assert_same_as_clean(root, clean_builds, " (a claim edited)")
     assert "quote" in read and "folded" not in read, read
+    # Of the claims' converted verdicts, the edited one's, which its page shows, and none of the
+    # others (their pages are not rendered): they stay in the file, all kept.
+    verdicts = {key for key in shown if isinstance(key, tuple) and key[0] == "verdict"}
+    assert "html" in read and len(verdicts) == 1 < len(list(root.glob("claims/*/*.yaml"))), shown
+    assert files()["memo-html"] == written["memo-html"], "nothing converted, nothing dropped: not rewritten"
 
     before = files()
     pipeline._IN_PROCESS.clear()
