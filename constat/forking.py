@@ -6,9 +6,13 @@ import contextlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import pickle
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 def cores() -> int:
@@ -48,3 +52,59 @@ def _worker_start() -> None:
     for stop in _STOPS:
         signal.signal(stop, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
+class Aside(Generic[T]):
+    """``work`` done in a forked process while this one goes on; ``result()`` waits for it.
+
+    For work that is mostly system calls and whose answer is small (checking the output folders
+    against their manifests). Where forking is not safe, or the child fails or is killed,
+    ``result()`` does the work here instead: the answer is the same, only later."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self.work = work
+        self.pid, self.fd = 0, -1
+        if not can_fork():
+            return
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            return
+        if pid == 0:  # the child: dies of a stop signal or Ctrl+C, never raises; writes its answer and goes
+            try:
+                os.close(read)
+                for stop in (*_STOPS, signal.SIGINT):
+                    signal.signal(stop, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                view = memoryview(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
+                while view:
+                    view = view[os.write(write, view):]
+            finally:
+                os._exit(0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(write)
+        self.pid, self.fd = pid, read
+
+    def result(self) -> T:
+        if self.pid:
+            chunks = []
+            try:
+                while chunk := os.read(self.fd, 1 << 16):
+                    chunks.append(chunk)
+            finally:
+                self.close()
+            try:
+                return pickle.loads(b"".join(chunks))  # type: ignore[no-any-return]
+            except Exception:  # nothing or half an answer: the child failed; the work is done here
+                pass
+        return self.work()
+
+    def close(self) -> None:
+        """Wait for the child (its answer, if not read, is dropped)."""
+        if self.pid:
+            os.close(self.fd)
+            os.waitpid(self.pid, 0)
+            self.pid = 0

@@ -16,7 +16,7 @@ from constat.load import MAX_FILE_BYTES
 from constat.memo import MISSING, Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.search import remove_scratch
-from constat.write import WriteReport, recover
+from constat.write import Checked, WriteReport, recover
 
 if TYPE_CHECKING:
     import threading
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from constat.load import Inputs
     from constat.model import Claim, Dossier
     from constat.spool import Spool, Spooled
-    from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
 """The Constat checkout: its templates/ serve any project that has none of its own."""
@@ -165,10 +164,26 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     state = cache.State() if fresh else cache.read_state(out)
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
-    verified = state.site.verified(out) if state.site is not None else ({}, False)
-    nothing_to_do = state.inputs == inputs_hash and verified[1]
+    changed = state.inputs != inputs_hash
+    # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
+    checked = Checked(out, state.site, state.back, aside=changed)
+    try:
+        return _build_checked(project, strict, save_memo, search_later, fresh, want_model, interrupt, state,
+                              contents, (inputs_hash, seen, seen_at), checked)
+    finally:
+        checked.close()
+
+
+def _build_checked(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,
+                   want_model: bool, interrupt: threading.Event | None, state: State, contents: dict[str, bytes],
+                   quick: tuple[str, Seen, int], checked: Checked) -> Report:
+    from constat import cache
+
+    out = project.out
+    inputs_hash, seen, seen_at = quick
+    nothing_to_do = state.inputs == inputs_hash and checked.site_verified()[1]
     if nothing_to_do and not want_model:
-        return Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict)
+        return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified()[0]), 0), strict)
 
     from constat.load import load_project, remember_contents
     from constat.memo import use
@@ -183,13 +198,13 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         remember_contents({})
     if nothing_to_do:  # site/ is what these inputs give (the last build checked them): only the model is wanted
         from constat.model import build_model
-        report = Report(list(state.problems), state.pages, WriteReport(0, len(verified[0]), 0), strict,
-                        model=(inputs, build_model(inputs)))
+        report = Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified()[0]), 0),
+                        strict, model=(inputs, build_model(inputs)))
     else:
         _stop_if(interrupt)
         report = Report(sort_problems(validate(inputs)), strict=strict)
         if not report.failed:
-            _render_and_publish(project, inputs, report, state, verified, search_later, interrupt)
+            _render_and_publish(project, inputs, report, state, checked, search_later, interrupt)
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     _IN_PROCESS.clear()  # one output folder at a time is remembered
@@ -276,7 +291,7 @@ def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
 
 
 def _render_and_publish(project: Project, inputs: Inputs, report: Report, state: State,
-                        verified: tuple[dict[str, Entry], bool], search_later: bool,
+                        checked: Checked, search_later: bool,
                         interrupt: threading.Event | None) -> None:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat.claimreview import has_claim_review
@@ -294,7 +309,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
         return
     spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
-        _render_and_publish_spooled(project, dossier, report, state, verified, search_later, interrupt, spool)
+        _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool)
     finally:
         spool.clear()
     if report.written is not None:
@@ -302,12 +317,13 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
 
 
 def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
-                                verified: tuple[dict[str, Entry], bool], search_later: bool,
+                                checked: Checked, search_later: bool,
                                 interrupt: threading.Event | None, spool: Spool) -> None:
     from constat.render import TemplateProblem, render_site
     from constat.search import index_parts, part_count, part_key, parts_file, split
     from constat.write import publish_site
 
+    verified = checked.site_verified()
     trusted, _ = verified
     part_pages = dossier.site.search_part_pages
     try:
@@ -355,7 +371,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     search_files = {folder: state.search_files.get(folder, []) for folder in keys}
     search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
     written = publish_site(files, project.out, keep=keep, site=state.site, back=state.back, verified=verified,
-                           spool=spool)
+                           back_verified=checked.back_verified(), spool=spool)
     report.written = written.report
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from constat.forking import Aside, can_fork
 from constat.pipeline import Project, build
 from constat.spool import UnsafePath
 from constat.write import publish
@@ -80,3 +82,24 @@ def test_the_first_build_makes_the_back_buffer_that_the_first_edit_brings_up_to_
     assert not build(Project.at(root)).failed
     assert site.stat().st_ino == buffer, "the first edit updated that back buffer and swapped it in"
     assert tree(site) == clean_build(root, tmp_path / "clean")
+
+
+@pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
+def test_work_set_aside_is_done_in_a_forked_process() -> None:
+    # While a build loads its inputs, a forked process checks site/ and the back buffer against
+    # their manifests (write.Checked); its answer comes back whole.
+    parent = os.getpid()
+    aside = Aside(lambda: (os.getpid(), [f"page-{n}" for n in range(20_000)]))
+    pid, pages = aside.result()
+    assert pid != parent and pages == [f"page-{n}" for n in range(20_000)], "more than a pipe's buffer"
+
+
+def test_work_set_aside_is_done_here_when_the_forked_process_fails() -> None:
+    parent = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != parent:
+            raise OSError("the child fails")
+        return parent
+
+    assert Aside(work).result() == parent
