@@ -19,7 +19,6 @@ and the build then does the work again. The cache is local state, as trusted as
 from __future__ import annotations
 
 import fcntl
-import mmap
 import os
 import pickle
 import struct
@@ -209,16 +208,17 @@ _TRAILER = struct.Struct("<QQI")
 
 
 class KeyedTable(MutableMapping[Any, Any]):
-    """A saved table whose values stay in its file (mapped, not read) until one is asked for.
+    """A saved table whose values stay in its file until one is asked for.
 
     Each value is stored alone (_pack) with its CRC-32 in the index: a damaged one is missing,
     and the build computes it again. Entries added in memory (``added``) come first."""
 
-    def __init__(self, index: dict[Any, tuple[int, int, int]] | None = None, data: Any = b"",
+    def __init__(self, index: dict[Any, tuple[int, int, int]] | None = None, file: _Open | None = None,
                  added: dict[Any, Any] | None = None) -> None:
         self.index = index or {}
-        self.data = data
-        """The file's bytes, mapped (an mmap) or given."""
+        self.file = file
+        """The open file the values are read from (never mapped: a file cut short under a mapping
+        would kill the process with SIGBUS; a read then only comes back short)."""
         self.added: dict[Any, Any] = dict(added or {})
 
     def raw(self, key: Any) -> bytes | None:
@@ -229,7 +229,10 @@ class KeyedTable(MutableMapping[Any, Any]):
         if where is None:
             return None
         start, size, crc = where
-        raw = self.data[start:start + size]
+        try:
+            raw = os.pread(self.file.fd, size, start) if self.file is not None else b""
+        except OSError:
+            return None
         return raw if len(raw) == size and zlib.crc32(raw) == crc else None
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -267,7 +270,19 @@ class KeyedTable(MutableMapping[Any, Any]):
 
     def with_added(self, entries: dict[Any, Any]) -> KeyedTable:
         """The same file, with these entries added (for the next build in the same process)."""
-        return KeyedTable(self.index, self.data, {**self.added, **entries})
+        return KeyedTable(self.index, self.file, {**self.added, **entries})
+
+
+class _Open:
+    """A file kept open for reading while a table (and the tables made from it) reads values from
+    it; closed with the last of them. Forked workers read it too: pread uses no shared offset."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        with suppress(OSError):
+            os.close(self.fd)
 
 
 def _pack(value: Any) -> bytes:
@@ -289,29 +304,27 @@ def _unpack(raw: bytes) -> Any:
 
 
 def _read_keyed(out: Path, name: str) -> KeyedTable:
-    """A keyed table's index, its values mapped from the file; an empty table when the file is
+    """A keyed table's index, its values read from the file when asked for; an empty table when the file is
     missing, foreign, stale or its index damaged."""
     header = _MAGIC + code_version().encode() + b"\n"
     try:
-        with open(folder(out) / name, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if f.read(len(header)) != header or size < len(header) + _TRAILER.size:
-                return KeyedTable()
-            f.seek(size - _TRAILER.size)
-            start, length, crc = _TRAILER.unpack(f.read(_TRAILER.size))
-            if not len(header) <= start <= start + length <= size - _TRAILER.size:
-                return KeyedTable()
-            f.seek(start)
-            raw = f.read(length)
-            if zlib.crc32(raw) != crc:
-                return KeyedTable()
-            index = pickle.loads(raw)
-            if not isinstance(index, dict):
-                return KeyedTable()
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if index else b""
-    except Exception:  # unreadable, or an index that does not unpickle: not trusted
+        file = _Open(os.open(folder(out) / name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+    except OSError:
         return KeyedTable()
-    return KeyedTable(index, data)
+    try:
+        size = os.fstat(file.fd).st_size
+        if os.pread(file.fd, len(header), 0) != header or size < len(header) + _TRAILER.size:
+            return KeyedTable()
+        start, length, crc = _TRAILER.unpack(os.pread(file.fd, _TRAILER.size, size - _TRAILER.size))
+        if not len(header) <= start <= start + length <= size - _TRAILER.size:
+            return KeyedTable()
+        raw = os.pread(file.fd, length, start)
+        if len(raw) != length or zlib.crc32(raw) != crc:
+            return KeyedTable()
+        index = pickle.loads(raw)
+    except Exception:  # unreadable, cut short, or an index that does not unpickle: not trusted
+        return KeyedTable()
+    return KeyedTable(index, file) if isinstance(index, dict) else KeyedTable()
 
 
 def _write_keyed(out: Path, name: str, entries: Iterable[tuple[Any, bytes]]) -> None:

@@ -1117,6 +1117,22 @@ def test_entries_journaled_for_a_table_never_read_are_folded_into_it(
     assert Memo(loader=partial(cache._read_table, out)).previous["words"]["a"] == "1"
 
 
+def test_a_keyed_table_cut_short_while_it_is_read_loses_entries_not_the_process(tmp_path: Path) -> None:
+    # The preview keeps its memo between builds, keyed tables open; someone empties the cache by
+    # hand. A table mapped in memory would kill the server (SIGBUS); read, its entries go missing.
+    from constat import cache
+    out = tmp_path / "site"
+    entries = {n: f"<p>{n}</p>" * 50 for n in range(200)}
+    cache._write_table(out, "html", entries)
+    table = cache._read_table(out, "html")
+    path = cache.folder(out) / "memo-html"
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    kept = {n: table.get(n, "missing") for n in entries}
+    assert 0 < sum(v == "missing" for v in kept.values()) < len(entries)
+    assert all(v in ("missing", entries[n]) for n, v in kept.items())
+
+
 def test_a_keyed_table_is_not_rewritten_for_the_few_entries_a_build_adds(tmp_path: Path) -> None:
     # A claim edit reads one verdict of 11,000 and touches the others (kept without reading them):
     # its new entry is journaled, the 29 MB table is not written again.
