@@ -59,11 +59,12 @@ class Aside(Generic[T]):
 
     For work that is mostly system calls and whose answer is small (checking the output folders
     against their manifests). Where forking is not safe, or the child fails or is killed,
-    ``result()`` does the work here instead: the answer is the same, only later."""
+    ``result()`` does the work here instead: the answer is the same, only later. The work runs
+    in a grandchild, which the system reaps: an answer never asked for leaves no zombie."""
 
     def __init__(self, work: Callable[[], T]) -> None:
         self.work = work
-        self.pid, self.fd = 0, -1
+        self.fd = -1
         if not can_fork():
             return
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
@@ -73,9 +74,11 @@ class Aside(Generic[T]):
         except OSError:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             return
-        if pid == 0:  # the child: dies of a stop signal or Ctrl+C, never raises; writes its answer and goes
+        if pid == 0:  # dies of a stop signal or Ctrl+C, never raises; writes its answer and goes
             try:
                 os.close(read)
+                if os.fork():
+                    os._exit(0)  # the child leaves at once; its child does the work
                 for stop in (*_STOPS, signal.SIGINT):
                     signal.signal(stop, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -86,10 +89,11 @@ class Aside(Generic[T]):
                 os._exit(0)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(write)
-        self.pid, self.fd = pid, read
+        os.waitpid(pid, 0)
+        self.fd = read
 
     def result(self) -> T:
-        if self.pid:
+        if self.fd >= 0:
             chunks = []
             try:
                 while chunk := os.read(self.fd, 1 << 16):
@@ -103,8 +107,10 @@ class Aside(Generic[T]):
         return self.work()
 
     def close(self) -> None:
-        """Wait for the child (its answer, if not read, is dropped)."""
-        if self.pid:
+        """Drop the answer if it was not read (a child still writing it stops)."""
+        if self.fd >= 0:
             os.close(self.fd)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()

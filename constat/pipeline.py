@@ -164,23 +164,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     state = cache.State() if fresh else cache.read_state(out)
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
-    changed = state.inputs != inputs_hash
     # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
-    checked = Checked(out, state.site, state.back, aside=changed)
-    try:
-        return _build_checked(project, strict, save_memo, search_later, fresh, want_model, interrupt, state,
-                              contents, (inputs_hash, seen, seen_at), checked)
-    finally:
-        checked.close()
-
-
-def _build_checked(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,
-                   want_model: bool, interrupt: threading.Event | None, state: State, contents: dict[str, bytes],
-                   quick: tuple[str, Seen, int], checked: Checked) -> Report:
-    from constat import cache
-
-    out = project.out
-    inputs_hash, seen, seen_at = quick
+    checked = Checked(out, state.site, state.back, aside=state.inputs != inputs_hash)
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified()[1]
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified()[0]), 0), strict)

@@ -142,10 +142,6 @@ class Checked:
         assert self.found is not None
         return self.back.verdict(self.back_dir, self.found[1])
 
-    def close(self) -> None:
-        if self.aside is not None:
-            self.aside.close()
-
 
 @dataclass(frozen=True)
 class WriteReport:
