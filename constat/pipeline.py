@@ -166,9 +166,9 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
     checked = Checked(out, state.site, state.back, aside=state.inputs != inputs_hash)
-    nothing_to_do = state.inputs == inputs_hash and checked.site_verified()[1]
+    nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
     if nothing_to_do and not want_model:
-        return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified()[0]), 0), strict)
+        return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)
 
     from constat.load import load_project, remember_contents
     from constat.memo import use
@@ -184,7 +184,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         contents.clear()  # the files' bytes: 56 MB at 10,000 claims, held to the end of a clean build before
     if nothing_to_do:  # site/ is what these inputs give (the last build checked them): only the model is wanted
         from constat.model import build_model
-        report = Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified()[0]), 0),
+        report = Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0),
                         strict, model=(inputs, build_model(inputs)))
     else:
         _stop_if(interrupt)
@@ -309,7 +309,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     from constat.search import index_parts, part_count, part_key, parts_file, split
     from constat.write import publish_site
 
-    verified = checked.site_verified()
+    verified = checked.site_verified
     trusted, _ = verified
     part_pages = dossier.site.search_part_pages
     try:
@@ -357,7 +357,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     search_files = {folder: state.search_files.get(folder, []) for folder in keys}
     search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
     written = publish_site(files, project.out, keep=keep, site=state.site, back=state.back, verified=verified,
-                           back_verified=checked.back_verified(), spool=spool)
+                           back_verified=checked.back_verified, spool=spool)
     report.written = written.report
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back

@@ -23,6 +23,7 @@ import shutil
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -124,23 +125,22 @@ class Checked:
         return (self.site.check(self.out) if self.site is not None else None,
                 self.back.check(self.back_dir) if self.back is not None else None)
 
-    def site_verified(self) -> tuple[dict[str, Entry], bool]:
-        if self.site is None:
-            return {}, False
-        if self.aside is None:
-            if self.found is None:
-                self.found = (self.site.check(self.out), None)
-        elif self.found is None:
-            self.found = self.aside.result()
-        return self.site.verdict(self.out, self.found[0])
+    def _answer(self) -> tuple[tuple[list[str], bool] | None, tuple[list[str], bool] | None]:
+        if self.found is None:
+            assert self.site is not None
+            self.found = self.aside.result() if self.aside is not None else (self.site.check(self.out), None)
+        return self.found
 
+    @cached_property
+    def site_verified(self) -> tuple[dict[str, Entry], bool]:
+        return self.site.verdict(self.out, self._answer()[0]) if self.site is not None else ({}, False)
+
+    @cached_property
     def back_verified(self) -> tuple[dict[str, Entry], bool] | None:
         """None: not checked (publish_site checks it)."""
-        if self.back is None or self.aside is None:
+        if self.site is None or self.back is None or self.aside is None:
             return None
-        self.site_verified()
-        assert self.found is not None
-        return self.back.verdict(self.back_dir, self.found[1])
+        return self.back.verdict(self.back_dir, self._answer()[1])
 
 
 @dataclass(frozen=True)
