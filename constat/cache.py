@@ -115,7 +115,7 @@ def _read(out: Path, name: str) -> tuple[Any, str]:
     The pickle is read from the file as it is unpickled (a table read whole first was that
     much more memory), checksummed on the way; what it gave is dropped unless the checksum of
     every byte matches."""
-    header = _MAGIC + code_version().encode() + b"\n"
+    header = _header()
     try:
         with open(folder(out) / name, "rb") as f:
             if f.read(len(header)) != header:
@@ -163,32 +163,52 @@ class _Checksummed:
         return f"{self.crc:0{_CHECK}x}".encode()
 
 
-def write(out: Path, name: str, value: Any) -> None:
-    """Replace one cache file whole (written aside, then renamed), or leave the cache without it.
+def _header() -> bytes:
+    """What every cache file starts with: the format and the version of the code that wrote it."""
+    return _MAGIC + code_version().encode() + b"\n"
 
-    The pickle goes to the file as it is made, never whole in memory, and its checksum is put in
-    the header last."""
+
+@contextmanager
+def _replacing(out: Path, name: str) -> Iterator[BinaryIO]:
+    """A cache file to write whole, after its header: written aside, then renamed over the old
+    one; if that fails, the cache goes without it (a cache that cannot be written only costs time)."""
     where = folder(out)
-    header = _MAGIC + code_version().encode() + b"\n"
+    tmp = where / f"{name}.tmp"
     try:
         if where.exists() and not where.is_dir():
             where.unlink()
         where.mkdir(exist_ok=True)
-        tmp = where / f"{name}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(header + b"0" * _CHECK)
-            sink = _Checksummed(f)
-            pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
-            # No memo of the objects already written (it held one entry per object: +100 MB at
-            # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
-            # a value met twice is written twice.
-            pickler.fast = True
-            pickler.dump(value)
-            f.seek(len(header))
-            f.write(sink.check())
+        f = open(tmp, "wb")  # noqa: SIM115 (closed below, once its header and body are written)
+    except OSError:
+        with open(os.devnull, "wb") as nowhere:  # the caller's writing goes nowhere
+            yield nowhere
+        return
+    try:
+        with f:
+            f.write(_header())
+            yield f
         os.replace(tmp, where / name)
     except OSError:
-        pass  # a cache that cannot be written only costs time
+        pass
+
+
+def write(out: Path, name: str, value: Any) -> None:
+    """Replace one cache file whole, or leave the cache without it.
+
+    The pickle goes to the file as it is made, never whole in memory, and its checksum is put in
+    the header last."""
+    with _replacing(out, name) as f:
+        start = f.tell()
+        f.write(b"0" * _CHECK)
+        sink = _Checksummed(f)
+        pickler = pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL)
+        # No memo of the objects already written (it held one entry per object: +100 MB at
+        # 10,000 claims). What the cache holds has no cycles (the loader refuses YAML aliases);
+        # a value met twice is written twice.
+        pickler.fast = True
+        pickler.dump(value)
+        f.seek(start)
+        f.write(sink.check())
 
 
 _COMPACT_AT = 0.2
@@ -306,7 +326,7 @@ def _unpack(raw: bytes) -> Any:
 def _read_keyed(out: Path, name: str) -> KeyedTable:
     """A keyed table's index, its values read from the file when asked for; an empty table when the file is
     missing, foreign, stale or its index damaged."""
-    header = _MAGIC + code_version().encode() + b"\n"
+    header = _header()
     try:
         file = _Open(os.open(folder(out) / name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
     except OSError:
@@ -329,25 +349,16 @@ def _read_keyed(out: Path, name: str) -> KeyedTable:
 
 def _write_keyed(out: Path, name: str, entries: Iterable[tuple[Any, bytes]]) -> None:
     """Write a keyed table: each value in turn (_pack), then the index, then the trailer."""
-    where = folder(out)
-    header = _MAGIC + code_version().encode() + b"\n"
-    try:
-        where.mkdir(exist_ok=True)
-        tmp = where / f"{name}.tmp"
-        index: dict[Any, tuple[int, int, int]] = {}
-        with open(tmp, "wb") as f:
-            f.write(header)
-            at = len(header)
-            for key, raw in entries:
-                f.write(raw)
-                index[key] = (at, len(raw), zlib.crc32(raw))
-                at += len(raw)
-            packed = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
-            f.write(packed)
-            f.write(_TRAILER.pack(at, len(packed), zlib.crc32(packed)))
-        os.replace(tmp, where / name)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    index: dict[Any, tuple[int, int, int]] = {}
+    with _replacing(out, name) as f:
+        at = f.tell()
+        for key, raw in entries:
+            f.write(raw)
+            index[key] = (at, len(raw), zlib.crc32(raw))
+            at += len(raw)
+        packed = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+        f.write(packed)
+        f.write(_TRAILER.pack(at, len(packed), zlib.crc32(packed)))
 
 
 def _table(name: str) -> str:
