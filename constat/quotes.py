@@ -9,6 +9,14 @@ from dataclasses import dataclass
 _APOSTROPHES = "’‘'‛ʼ′"
 _QUOTE_MARKS = "«»“”„‟\"″"
 _EDITORIAL = re.compile(r"\[[^\]]*\]")
+_FOLD_START = re.compile("[\\s\u00ad]*")
+"""The white space and soft hyphens before the text: fold() drops them."""
+_FOLD_EVENTS = re.compile("\\s\\s+|\\s(?=»)|\\s\\Z|«\\s+|[\u00ad…]")
+"""Where else fold() does not map one character to one: runs of white space, white space just
+inside « » or ending the text, soft hyphens, ellipses (each alternative starts with one of a few
+characters: the expression skips the rest of the text fast)."""
+_WHITE = re.compile(r"\s")
+_ONE_FOR_ONE = [*((mark, "'") for mark in _APOSTROPHES), *((mark, '"') for mark in _QUOTE_MARKS)]
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -17,36 +25,37 @@ def fold(text: str) -> tuple[str, list[int]]:
     Folds: Unicode NFC (``text`` must already be NFC for the index to be exact); all
     apostrophes to ', all quotation marks to "; every run of white space, no-break spaces
     included, to one space; the spaces just inside « » dropped; … to ...; soft hyphens dropped.
+    Only where a character does not fold to one character is the text looked at; the rest is
+    copied in runs (highlighting folds every article a build renders).
     """
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
     index: list[int] = []
     n = len(text)
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            j = i
-            while j < n and text[j].isspace():
-                j += 1
-            after_open = i > 0 and text[i - 1] == "«"
-            before_close = j < n and text[j] == "»"
-            if out and j < n and not (after_open or before_close):
-                out.append(" ")
-                index.append(i)
-            i = j
-            continue
-        if ch == "\u00ad":
+    start = _FOLD_START.match(text)
+    done = start.end() if start else 0
+    for event in _FOLD_EVENTS.finditer(text, done):
+        i, j = event.span()
+        if text[i] == "«":
             i += 1
-            continue
-        if ch == "…":
-            out.extend("...")
+        if done < i:
+            out.append(text[done:i])
+            index.extend(range(done, i))
+        done = j
+        if text[i] == "…":
+            out.append("...")
             index.extend((i, i, i))
-        else:
-            out.append("'" if ch in _APOSTROPHES else '"' if ch in _QUOTE_MARKS else ch)
+        elif text[i].isspace() and index and j < n and text[i - 1] != "«" and text[j] != "»":
+            out.append(" ")  # a run of white space inside the text
             index.append(i)
-        i += 1
-    return "".join(out), index
+    if done < n:
+        out.append(text[done:])
+        index.extend(range(done, n))
+    folded_text = _WHITE.sub(" ", "".join(out))  # the white space left stands alone: one for one
+    for old, new in _ONE_FOR_ONE:
+        if old in folded_text:
+            folded_text = folded_text.replace(old, new)
+    return folded_text, index
 
 
 _SPACES = re.compile(r"\s+")
