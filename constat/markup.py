@@ -49,18 +49,45 @@ _MAY_HOLD_MARKUP = re.compile(r"<|\]\(|\]\s*:|\]\[|!\[|^\s{0,3}#|^.*\n[=-]+\s*$|
 # one the model reuses (a bounded cache smaller than the project converted everything twice).
 @cache
 def _raw_html(text: str) -> str:
-    converter = _markdown()
+    text = unicodedata.normalize("NFC", text)
+    converter = _markdown(_needless_patterns(text))
     converter.reset()
-    return converter.convert(unicodedata.normalize("NFC", text))
+    return converter.convert(text)
+
+
+INLINE_NEEDS = {
+    "backtick": ("`",), "escape": ("\\",),
+    "reference": ("[",), "link": ("[",), "short_reference": ("[",),
+    "image_link": ("![",), "image_reference": ("![",), "short_image_ref": ("![",),
+    "autolink": ("<",), "automail": ("<",), "html": ("<",), "entity": ("&",),
+    "linebreak": ("  ", "\t"), "em_strong": ("*", "_"),
+}
+"""Python-Markdown's inline patterns (by name), and what their expressions cannot match without:
+one of these strings in the text. A pattern is only ever applied to pieces of the text (block
+markers cut off, placeholders in place of what patterns before it matched: STX, letters, digits,
+ETX), so where none of its strings is in the whole text, it matches nowhere and converting
+without it gives the same HTML. Each pattern is tried at every node of the text; dropping those
+that cannot match takes a quarter off converting the Markdown of a dossier. A pattern not named
+here is always applied. tests/test_markup.py converts with and without them and compares."""
+
+
+def _needless_patterns(text: str) -> frozenset[str]:
+    text = text.replace("\x02", "").replace("\x03", "")  # as Python-Markdown removes them first
+    return frozenset(name for name, needs in INLINE_NEEDS.items() if not any(need in text for need in needs))
 
 
 @cache
-def _markdown() -> markdown.Markdown:
-    """The one Markdown converter, reused; imported when first needed (an edit whose Markdown is
-    all in the memo converts none: 13 ms of its start)."""
+def _markdown(needless: frozenset[str] = frozenset()) -> markdown.Markdown:
+    """A Markdown converter without the inline patterns ``needless`` (see INLINE_NEEDS), reused;
+    a few hundred at most. Imported when first needed (an edit whose Markdown is all in the memo
+    converts none: 13 ms of its start)."""
     import markdown
 
-    return markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    converter = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    for name in needless:
+        if name in converter.inlinePatterns:
+            converter.inlinePatterns.deregister(name)
+    return converter
 
 
 def markdown_to_html(text: str, key: Any = None) -> str:

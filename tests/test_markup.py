@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from constat import markup
 from constat.french import NBSP
 from constat.markup import Highlight, highlight_quotes, markdown_to_html, plain_text
 
@@ -73,3 +75,39 @@ def test_marking_quotes_never_adds_drops_or_reorders_text(cuts: list[tuple[int, 
         assert before.endswith(("</mark></a>", "</mark>")), quotes[k]
         text = text.replace(f"[{k}]", "")
     assert text == plain_text(PASSAGE)
+
+
+MARKDOWN_PIECES = st.sampled_from([
+    "mot", "é", " ", "  ", "\t", "\n", "\n\n", "\r\n", "*", "**", "_", "__", "`", "``", "\\", "[", "]", "(", ")",
+    "![", "](", "]: ", "[1]", "<", ">", "<em>", "</em>", "<https://a.fr>", "<a@b.fr>", "&", "&amp;", "&#39;",
+    "# ", "## ", "> ", "- ", "1. ", "    ", "---", "===", "| a | b |\n|---|---|\n", '"t"', "https://a.fr", "\x02", "!",
+    "ab\t\n", "  \n", " \t", "\x03",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(MARKDOWN_PIECES, max_size=30).map("".join))
+@example("mo\t\nx")  # a tab before a line's end becomes spaces: a line break
+@example("!\x02[a](b.png)")  # Python-Markdown removes STX first: an image
+@example("un_mot_ et *un autre*")
+def test_markdown_converts_the_same_without_the_patterns_it_cannot_match(text: str) -> None:
+    # Each text is converted by a converter without the inline patterns its text cannot match
+    # (markup.INLINE_NEEDS); it must give exactly what the full converter gives.
+    import markdown
+
+    full = markdown.Markdown(extensions=["tables", "sane_lists"], output_format="html")
+    assert markup._raw_html(text) == full.convert(unicodedata.normalize("NFC", text))
+
+
+def test_a_plain_text_is_converted_without_most_inline_patterns() -> None:
+    # What makes the pruning worth having: ordinary prose needs neither code, escapes, HTML nor images.
+    needless = markup._needless_patterns("Le **chiffre** est [publié](https://insee.fr) : 25 %.")
+    assert {"backtick", "escape", "html", "image_link", "entity"} <= needless
+    assert not {"link", "em_strong"} & needless
+    assert len(markup._markdown(needless).inlinePatterns) < len(markup._markdown().inlinePatterns)
+
+
+def test_every_inline_pattern_of_python_markdown_is_known() -> None:
+    # A Python-Markdown release that adds an inline pattern keeps it (patterns not named are never
+    # dropped); this says that INLINE_NEEDS should learn what it needs.
+    assert {p.name for p in markup._markdown().inlinePatterns._priority} == set(markup.INLINE_NEEDS)
