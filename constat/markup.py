@@ -57,18 +57,19 @@ def _raw_html(text: str) -> str:
 
 INLINE_NEEDS = {
     "backtick": ("`",), "escape": ("\\",),
-    "reference": ("[",), "link": ("[",), "short_reference": ("[",),
-    "image_link": ("![",), "image_reference": ("![",), "short_image_ref": ("![",),
+    "link": ("[",), "image_link": ("![",),
+    "reference": ("]:",), "short_reference": ("]:",), "image_reference": ("]:",), "short_image_ref": ("]:",),
     "autolink": ("<",), "automail": ("<",), "html": ("<",), "entity": ("&",),
     "linebreak": ("  ", "\t"), "em_strong": ("*", "_"),
 }
-"""Python-Markdown's inline patterns (by name), and what their expressions cannot match without:
-one of these strings in the text. A pattern is only ever applied to pieces of the text (block
-markers cut off, placeholders in place of what patterns before it matched: STX, letters, digits,
-ETX), so where none of its strings is in the whole text, it matches nowhere and converting
-without it gives the same HTML. Each pattern is tried at every node of the text; dropping those
-that cannot match takes a quarter off converting the Markdown of a dossier. A pattern not named
-here is always applied. tests/test_markup.py converts with and without them and compares."""
+"""Python-Markdown's inline patterns (by name), and what they cannot match without: one of these
+strings in the text (a reference only links to a definition, ``[id]: address``). A pattern is
+only ever applied to pieces of the text (block markers cut off, placeholders in place of what
+patterns before it matched: STX, letters, digits, ETX), so where none of its strings is in the
+whole text, it matches nowhere and converting without it gives the same HTML. Each pattern is
+tried at every node of the text; dropping those that cannot match takes a third off converting
+the Markdown of a dossier. A pattern not named here is always applied. tests/test_markup.py
+converts with and without them and compares."""
 
 
 def _needless_patterns(text: str) -> frozenset[str]:

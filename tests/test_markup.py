@@ -90,6 +90,7 @@ MARKDOWN_PIECES = st.sampled_from([
 @example("mo\t\nx")  # a tab before a line's end becomes spaces: a line break
 @example("!\x02[a](b.png)")  # Python-Markdown removes STX first: an image
 @example("un_mot_ et *un autre*")
+@example("[a][1] et [b]\n\n[1]: https://a.fr\n[b]: https://b.fr")
 def test_markdown_converts_the_same_without_the_patterns_it_cannot_match(text: str) -> None:
     # Each text is converted by a converter without the inline patterns its text cannot match
     # (markup.INLINE_NEEDS); it must give exactly what the full converter gives.
@@ -104,6 +105,7 @@ def test_a_plain_text_is_converted_without_most_inline_patterns() -> None:
     needless = markup._needless_patterns("Le **chiffre** est [publié](https://insee.fr) : 25 %.")
     assert {"backtick", "escape", "html", "image_link", "entity"} <= needless
     assert not {"link", "em_strong"} & needless
+    assert "reference" in needless
     assert len(markup._markdown(needless).inlinePatterns) < len(markup._markdown().inlinePatterns)
 
 
