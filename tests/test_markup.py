@@ -113,3 +113,13 @@ def test_every_inline_pattern_of_python_markdown_is_known() -> None:
     # A Python-Markdown release that adds an inline pattern keeps it (patterns not named are never
     # dropped); this says that INLINE_NEEDS should learn what it needs.
     assert {p.name for p in markup._markdown().inlinePatterns._priority} == set(markup.INLINE_NEEDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(MARKDOWN_PIECES.filter(lambda piece: "<" not in piece), max_size=30).map("".join))
+@example('[a](https://a.fr/?q=1&r="2" "un titre")\n\n1. un\n1. deux\n\n| a |\n|:-:|\n| b |')
+def test_elements_markdown_wrote_are_read_as_the_html_parser_reads_them(text: str) -> None:
+    # The safety check reads the elements of a text without "<" with two expressions: it must see
+    # every element and attribute the HTML parser sees (an image, an address), with the same values.
+    raw = markup._raw_html(text)
+    assert markup._generated_elements(raw) == markup._elements(raw)
