@@ -28,7 +28,7 @@ from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
 from constat.opendata import CSV_COLUMNS, claims_csv_pieces, claims_json_pieces, rows
 from constat.problems import Problem
-from constat.search import indexed_part, page_words
+from constat.search import indexed_part, is_indexed, page_words
 from constat.spool import Spool, Spooled
 
 
@@ -400,9 +400,10 @@ def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any]
 
 def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:
     data = _render_bytes(env, page)
-    spooled = spool.put(page.path, data)
-    if words and spooled.indexed is not None and not current().has("words", spooled.indexed):
-        current().put("words", spooled.indexed, page_words(indexed_part(data)))
+    part = indexed_part(data) if words and is_indexed(page.path, data) else None
+    spooled = spool.put(page.path, data, part)
+    if part is not None and spooled.indexed is not None and not current().has("words", spooled.indexed):
+        current().put("words", spooled.indexed, page_words(part))
     return spooled
 
 

@@ -81,11 +81,15 @@ class Spool:
                 f.write(run)
         return Spooled(path, hashed.hexdigest(), None)
 
-    def put(self, rel: str, data: bytes) -> Spooled:
+    def put(self, rel: str, data: bytes, part: bytes | None = None) -> Spooled:
+        """A file, written now; ``part``: what of it the search index reads, if the caller has it
+        (search.indexed_part), else found here."""
         path = self._place(rel)
         with open(path, "wb") as f:
             f.write(data)
-        return Spooled(path, digest(data), digest(indexed_part(data)) if is_indexed(rel, data) else None)
+        if part is None and is_indexed(rel, data):
+            part = indexed_part(data)
+        return Spooled(path, digest(data), None if part is None else digest(part))
 
 
 def _runs(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
