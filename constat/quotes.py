@@ -13,8 +13,7 @@ _FOLD_START = re.compile("[\\s\u00ad]*")
 """The white space and soft hyphens before the text: fold() drops them."""
 _FOLD_EVENTS = re.compile("\\s\\s+|\\s(?=»)|\\s\\Z|«\\s+|[\u00ad…]")
 """Where else fold() does not map one character to one: runs of white space, white space just
-inside « » or ending the text, soft hyphens, ellipses (each alternative starts with one of a few
-characters: the expression skips the rest of the text fast)."""
+inside « » or ending the text, soft hyphens, ellipses."""
 _WHITE = re.compile(r"\s")
 _ONE_FOR_ONE = [*((mark, "'") for mark in _APOSTROPHES), *((mark, '"') for mark in _QUOTE_MARKS)]
 
