@@ -89,19 +89,20 @@ class State:
 
 @contextmanager
 def locked(out: Path) -> Iterator[None]:
-    """Hold the output folder's lock (in its cache folder): a second build waits for the first."""
+    """Hold the output folder's lock (in its cache folder): a second build waits for the first.
+
+    The lock is the open file's, which forked processes share: it is not let go explicitly, so
+    that a process the build forked and left working (write.Checked's, which may be linking
+    files into the back buffer) holds it until it ends, and the next build waits for it."""
     try:
         folder(out).mkdir(parents=True, exist_ok=True)
         handle = open(folder(out) / "lock", "a+b")  # noqa: SIM115 - held for the whole with-block
     except OSError:
         yield  # a folder where nothing can be created: the build will say why
         return
-    with handle:
+    with handle:  # closing it lets go of the lock, once no process forked by the build holds it still
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 def read(out: Path, name: str) -> Any:

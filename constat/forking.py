@@ -58,9 +58,10 @@ class Aside(Generic[T]):
     """``work`` done in a forked process while this one goes on; ``result()`` waits for it.
 
     For work that is mostly system calls and whose answer is small (checking the output folders
-    against their manifests). Where forking is not safe, or the child fails or is killed,
-    ``result()`` does the work here instead: the answer is the same, only later. The work runs
-    in a grandchild, which the system reaps: an answer never asked for leaves no zombie."""
+    against their manifests, bringing the back buffer up to the site). Where forking is not
+    safe, or the child fails or is killed, ``result()`` does the work here instead: the answer
+    is the same, only later (the work must bear being done twice). The work runs in a
+    grandchild, which the system reaps: an answer never asked for leaves no zombie."""
 
     def __init__(self, work: Callable[[], T]) -> None:
         self.work = work

@@ -165,7 +165,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
-    checked = Checked(out, state.site, state.back, aside=state.inputs != inputs_hash)
+    checked = Checked(out, state.site, state.back, aside=state.inputs != inputs_hash,
+                      catch_up=_claims_or_articles_only(project, seen, state.seen))
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)
@@ -193,6 +194,11 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
             _render_and_publish(project, inputs, report, state, checked, search_later, interrupt)
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
+    if report.written is None and not nothing_to_do:
+        caught_up = checked.back_after()  # the back buffer as Checked left it, for the next build to trust
+        if caught_up is not None:
+            state.back = caught_up
+            cache.write(out, "state", state)
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo
     if report.written is not None and not nothing_to_do:
@@ -204,6 +210,14 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     if save_memo:
         cache.save_memo(out, memo)
     return report
+
+
+def _claims_or_articles_only(project: Project, seen: Seen, before: Seen) -> bool:
+    """Whether every input file that changed since the last build (by its hash) is a claim or an
+    article: then the build changes a few pages, not most of them (a template, site.yaml)."""
+    ours = (f"{project.root}/claims/", f"{project.root}/content/")
+    return all(path.startswith(ours) for path in seen.keys() | before.keys()
+               if path not in seen or path not in before or seen[path][4] != before[path][4])
 
 
 def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo) -> None:

@@ -16,6 +16,7 @@ that does not match (a file edited by hand, a folder with files added) is read a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -105,30 +106,73 @@ def _mtime(path: Path | str) -> int:
         return -1
 
 
+Found = tuple[list[str], bool] | None
+"""What Manifest.check found: the files not as recorded, and whether every folder is; None: no folder."""
+
+
 class Checked:
     """The site and its back buffer checked against their manifests (Manifest.check), in a forked
     process while the build loads, checks and models its inputs: 50,000 lstat calls at 10,000
-    claims, a tenth of a second of a claim edit, that nothing else needs until the pages are keyed."""
+    claims, a tenth of a second of a claim edit, that nothing else needs until the pages are keyed.
 
-    def __init__(self, out: Path, site: Manifest | None, back: Manifest | None, *, aside: bool = True) -> None:
+    That process then brings the back buffer up to the site (``_catch_up``), as publishing would
+    have to: after a template edit at 10,000 claims, the next build's back buffer holds 10,000
+    pages older than the site's, and replacing them by second names of the site's took a second
+    of the claim edit that followed (freeing their blocks, mostly)."""
+
+    def __init__(self, out: Path, site: Manifest | None, back: Manifest | None, *, aside: bool = True,
+                 catch_up: bool = True) -> None:
         """``aside``: in a forked process, which pays once the build has more to do than answer
         that nothing changed; else here, when asked, and for the site only (publishing checks
-        the back buffer, if it comes to that)."""
+        the back buffer, if it comes to that). ``catch_up``: bring the back buffer up to the
+        site meanwhile; not when the build is likely to write most pages again (a template
+        edited), which writes the back buffer's own files over where they are anyway and would
+        render on both cores while that process copied 10,000 files (a second of a template edit)."""
         from constat.forking import Aside
 
-        self.out, self.site, self.back = out, site, back
+        self.out, self.site, self.back, self.catch_up = out, site, back, catch_up
         self.back_dir = out.parent / f".{out.name}.back"
         self.aside = Aside(self._check) if aside and site is not None else None
-        self.found: tuple[tuple[list[str], bool] | None, tuple[list[str], bool] | None] | None = None
+        self.found: tuple[Found, Found, dict[str, Entry]] | None = None
 
-    def _check(self) -> tuple[tuple[list[str], bool] | None, tuple[list[str], bool] | None]:
-        return (self.site.check(self.out) if self.site is not None else None,
-                self.back.check(self.back_dir) if self.back is not None else None)
+    def _check(self) -> tuple[Found, Found, dict[str, Entry]]:
+        site = self.site.check(self.out) if self.site is not None else None
+        back = self.back.check(self.back_dir) if self.back is not None else None
+        return site, back, self._catch_up(site, back) if self.catch_up else {}
 
-    def _answer(self) -> tuple[tuple[list[str], bool] | None, tuple[list[str], bool] | None]:
+    def _catch_up(self, site_found: Found, back_found: Found) -> dict[str, Entry]:
+        """The files of the back buffer, trusted and whole, that held another version than the
+        site's and now hold the site's, written over where they are (the back buffer's own files:
+        a build that writes the page again writes it there too, the fastest way; a file another
+        name shares gets the site's file as a second name instead). A file publishing writes
+        anyway is caught up for nothing: a build changes a few files, or renders them all."""
+        if self.site is None or self.back is None:
+            return {}
+        site_files, _ = self.site.verdict(self.out, site_found)
+        back_files, closed = self.back.verdict(self.back_dir, back_found)
+        if not closed:
+            return {}  # publishing makes a new back buffer
+        done = {}
+        for rel, entry in site_files.items():
+            held = back_files.get(rel)
+            if held is not None and held.sha != entry.sha:
+                source, target = f"{self.out}/{rel}", f"{self.back_dir}/{rel}"
+                try:
+                    with open(source, "rb") as f:
+                        copied = _overwrite(Path(target), f.read())
+                    if copied:  # with the site's time: unchanged bytes keep theirs (rsync, Last-Modified)
+                        os.utime(target, ns=(entry.mtime_ns, entry.mtime_ns))
+                    else:
+                        _link_over(source, target)
+                    done[rel] = Entry.of(entry.sha, Path(target))
+                except OSError:
+                    break  # publishing sees to the rest
+        return done
+
+    def _answer(self) -> tuple[Found, Found, dict[str, Entry]]:
         if self.found is None:
             assert self.site is not None
-            self.found = self.aside.result() if self.aside is not None else (self.site.check(self.out), None)
+            self.found = self.aside.result() if self.aside is not None else (self.site.check(self.out), None, {})
         return self.found
 
     @cached_property
@@ -140,7 +184,17 @@ class Checked:
         """None: not checked (publish_site checks it)."""
         if self.site is None or self.back is None or self.aside is None:
             return None
-        return self.back.verdict(self.back_dir, self._answer()[1])
+        _, back_found, caught_up = self._answer()
+        files, closed = self.back.verdict(self.back_dir, back_found)
+        return {**files, **caught_up}, closed
+
+    def back_after(self) -> Manifest | None:
+        """The back buffer's manifest once caught up, for a build that publishes nothing (an input
+        error): the next build then trusts it as it is. None when nothing was caught up."""
+        if self.aside is None or self.back is None or not self._answer()[2]:
+            return None
+        files, closed = self.back_verified or ({}, False)
+        return Manifest.scan(self.back_dir, files) if closed else None
 
 
 @dataclass(frozen=True)
@@ -209,7 +263,8 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     present = set(trusted) if closed else {p.relative_to(out).as_posix() for p in _files(out)}
     gone = present - wanted.keys()
     if not data and not gone and closed:
-        return Written(WriteReport(0, len(wanted), 0), Manifest.scan(out, trusted), back)
+        return Written(WriteReport(0, len(wanted), 0), Manifest.scan(out, trusted),
+                       _back_as_is(back, back_dir, back_verified))
 
     back_files = _prepare_back(back_dir, back, out, trusted, back_verified)
     try:
@@ -229,6 +284,14 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     shutil.rmtree(old, ignore_errors=True)
     report = WriteReport(len(data), len(wanted) - len(data), len(gone))
     return Written(report, Manifest.scan(out, new_site), previous_back)
+
+
+def _back_as_is(back: Manifest | None, back_dir: Path,
+                back_verified: tuple[dict[str, Entry], bool] | None) -> Manifest | None:
+    """The back buffer's manifest when nothing is published: as recorded, or as Checked caught it up."""
+    if back is None or back_verified is None or back_verified[0] == back.files:
+        return back
+    return Manifest.scan(back_dir, back_verified[0]) if back_verified[1] else None
 
 
 def _first(files: Mapping[str, bytes | Spooled], out: Path, staging: Path, back_dir: Path,
@@ -314,11 +377,13 @@ def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str]
     for rel, sha in wanted.items():
         current = back_files.get(rel)
         same = trusted.get(rel)
-        if same is not None and same.sha == sha:  # unchanged since the site now served: the same file
-            if current is None or current.ino != same.ino:
-                target = back_dir / rel
-                _ensure_parent(target, made)
-                _link_over(out / rel, target)
+        if same is not None and same.sha == sha:  # unchanged since the site now served: the same bytes
+            if current is not None and current.sha == sha:  # the back buffer's copy (Checked caught it up)
+                result[rel] = current
+                continue
+            if current is None:  # else the file is there, and so is its folder
+                _ensure_parent(back_dir / rel, made)
+            _link_over(f"{out}/{rel}", f"{back_dir}/{rel}")
             result[rel] = same
         elif current is not None and current.sha == sha:
             result[rel] = current
@@ -409,13 +474,19 @@ def _ensure_parent(target: Path, made: set[Path]) -> None:
         made.add(target.parent)
 
 
-def _link_over(source: Path, target: Path) -> None:
-    tmp = target.with_name(target.name + ".constat-tmp")
+def _link_over(source: str, target: str) -> None:
+    """``target`` replaced by a second name of ``source`` (a copy where there are no hard links).
+    Paths as strings: after a template edit the next build relinks 10,000 files."""
+    tmp = target + ".constat-tmp"
     try:
-        tmp.unlink(missing_ok=True)
         os.link(source, tmp)
-    except OSError:
-        shutil.copy2(source, tmp)
+    except OSError:  # a killed build's left-over, or no hard links here
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
     os.replace(tmp, target)
 
 

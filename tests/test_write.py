@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from constat import cache, write
 from constat.forking import Aside, can_fork
-from constat.pipeline import Project, build
+from constat.pipeline import TOOL_ROOT, Project, build
 from constat.spool import UnsafePath
 from constat.write import publish
 from tests.helpers import MINI, copy_project, tree
@@ -82,6 +84,48 @@ def test_the_first_build_makes_the_back_buffer_that_the_first_edit_brings_up_to_
     assert not build(Project.at(root)).failed
     assert site.stat().st_ino == buffer, "the first edit updated that back buffer and swapped it in"
     assert tree(site) == clean_build(root, tmp_path / "clean")
+
+
+def _edit_template_then_claim(root: Path, claim_text: str) -> None:
+    shutil.copytree(TOOL_ROOT / "templates", root / "templates")
+    assert not build(Project.at(root)).failed
+    page = root / "templates/claim.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("{% block main %}", "{% block main %}<!-- modifié -->", 1),
+                    encoding="utf-8")
+    assert not build(Project.at(root)).failed  # every claim page changes
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte", claim_text), encoding="utf-8")
+
+
+@pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
+def test_the_claim_edit_after_a_template_edit_finds_the_back_buffer_caught_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a template edit the back buffer (the site before it) holds an older version of every
+    # claim page. The next claim edit brings it up to the site in the forked process that checks
+    # it, while it loads its inputs: publishing links or writes only the pages that changed.
+    root = copy_project(MINI, tmp_path / "p")
+    _edit_template_then_claim(root, "Aucun décompte 1")
+    linked: list[str] = []
+    real = write._link_over
+    monkeypatch.setattr(write, "_link_over", lambda source, target: (linked.append(target), real(source, target)))
+    assert not build(Project.at(root)).failed
+    assert linked == [], "the claim pages the template changed were caught up aside, not here"
+    served, back = root / "site", root / ".site.back"
+    assert tree(served) == clean_build(root, tmp_path / "clean")
+    state = cache.read_state(served)
+    assert state.back is not None and state.back.check(back) == ([], True), "the back buffer is as recorded"
+    assert state.site is not None and state.site.check(served) == ([], True)
+
+
+@pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
+def test_a_build_that_stops_on_an_error_records_the_back_buffer_it_caught_up(tmp_path: Path) -> None:
+    # The forked process caught the back buffer up while the build found an error in a claim: the
+    # next build must find it as recorded, not make it again (12,000 folders at 10,000 claims).
+    root = copy_project(MINI, tmp_path / "p")
+    _edit_template_then_claim(root, "Aucun décompte\n  mauvaise: [indentation")
+    assert build(Project.at(root)).failed
+    state = cache.read_state(root / "site")
+    assert state.back is not None and state.back.check(root / ".site.back") == ([], True)
 
 
 @pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
