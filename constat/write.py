@@ -111,18 +111,19 @@ Found = tuple[list[str], bool] | None
 
 
 class Checked:
-    """The site and its back buffer checked against their manifests (Manifest.check), in a forked
-    process while the build loads, checks and models its inputs: 50,000 lstat calls at 10,000
+    """The site and its back buffer checked against their manifests (Manifest.check), in forked
+    processes while the build loads, checks and models its inputs: 50,000 lstat calls at 10,000
     claims, a tenth of a second of a claim edit, that nothing else needs until the pages are keyed.
 
-    That process then brings the back buffer up to the site (``_catch_up``), as publishing would
+    The back buffer's process then brings it up to the site (``_catch_up``), as publishing would
     have to: after a template edit at 10,000 claims, the next build's back buffer holds 10,000
     pages older than the site's, and replacing them by second names of the site's took a second
-    of the claim edit that followed (freeing their blocks, mostly)."""
+    of the claim edit that followed (freeing their blocks, mostly). The site's answer comes
+    apart, as soon as it is known: the build needs it to render, the back buffer's only to publish."""
 
     def __init__(self, out: Path, site: Manifest | None, back: Manifest | None, *, aside: bool = True,
                  catch_up: bool = True) -> None:
-        """``aside``: in a forked process, which pays once the build has more to do than answer
+        """``aside``: in forked processes, which pay once the build has more to do than answer
         that nothing changed; else here, when asked, and for the site only (publishing checks
         the back buffer, if it comes to that). ``catch_up``: bring the back buffer up to the
         site meanwhile; not when the build is likely to write most pages again (a template
@@ -132,15 +133,19 @@ class Checked:
 
         self.out, self.site, self.back, self.catch_up = out, site, back, catch_up
         self.back_dir = out.parent / f".{out.name}.back"
-        self.aside = Aside(self._check) if aside and site is not None else None
-        self.found: tuple[Found, Found, dict[str, Entry]] | None = None
+        forked = aside and site is not None
+        self.site_aside = Aside(self._check_site) if forked else None
+        self.back_aside = Aside(self._check_back) if forked and back is not None else None
 
-    def _check(self) -> tuple[Found, Found, dict[str, Entry]]:
-        site = self.site.check(self.out) if self.site is not None else None
-        back = self.back.check(self.back_dir) if self.back is not None else None
-        return site, back, self._catch_up(site, back) if self.catch_up else {}
+    def _check_site(self) -> Found:
+        return self.site.check(self.out) if self.site is not None else None
 
-    def _catch_up(self, site_found: Found, back_found: Found) -> dict[str, Entry]:
+    def _check_back(self) -> tuple[Found, dict[str, Entry]]:
+        assert self.back is not None
+        found = self.back.check(self.back_dir)
+        return found, self._catch_up(found) if self.catch_up else {}
+
+    def _catch_up(self, back_found: Found) -> dict[str, Entry]:
         """The files of the back buffer, trusted and whole, that held another version than the
         site's and now hold the site's, written over where they are (the back buffer's own files:
         a build that writes the page again writes it there too, the fastest way; a file another
@@ -148,10 +153,10 @@ class Checked:
         anyway is caught up for nothing: a build changes a few files, or renders them all."""
         if self.site is None or self.back is None:
             return {}
-        site_files, _ = self.site.verdict(self.out, site_found)
         back_files, closed = self.back.verdict(self.back_dir, back_found)
         if not closed:
             return {}  # publishing makes a new back buffer
+        site_files, _ = self.site.verified(self.out)
         done = {}
         for rel, entry in site_files.items():
             held = back_files.get(rel)
@@ -169,31 +174,32 @@ class Checked:
                     break  # publishing sees to the rest
         return done
 
-    def _answer(self) -> tuple[Found, Found, dict[str, Entry]]:
-        if self.found is None:
-            assert self.site is not None
-            self.found = self.aside.result() if self.aside is not None else (self.site.check(self.out), None, {})
-        return self.found
-
     @cached_property
     def site_verified(self) -> tuple[dict[str, Entry], bool]:
-        return self.site.verdict(self.out, self._answer()[0]) if self.site is not None else ({}, False)
+        if self.site is None:
+            return {}, False
+        found = self.site_aside.result() if self.site_aside is not None else self._check_site()
+        return self.site.verdict(self.out, found)
+
+    @cached_property
+    def _back_answer(self) -> tuple[Found, dict[str, Entry]] | None:
+        return self.back_aside.result() if self.back_aside is not None else None
 
     @cached_property
     def back_verified(self) -> tuple[dict[str, Entry], bool] | None:
         """None: not checked (publish_site checks it)."""
-        if self.site is None or self.back is None or self.aside is None:
+        if self.back is None or self._back_answer is None:
             return None
-        _, back_found, caught_up = self._answer()
-        files, closed = self.back.verdict(self.back_dir, back_found)
+        found, caught_up = self._back_answer
+        files, closed = self.back.verdict(self.back_dir, found)
         return {**files, **caught_up}, closed
 
     def back_after(self) -> Manifest | None:
         """The back buffer's manifest once caught up, for a build that publishes nothing (an input
         error): the next build then trusts it as it is. None when nothing was caught up."""
-        if self.aside is None or self.back is None or not self._answer()[2]:
+        if self._back_answer is None or not self._back_answer[1] or self.back_verified is None:
             return None
-        files, closed = self.back_verified or ({}, False)
+        files, closed = self.back_verified
         return Manifest.scan(self.back_dir, files) if closed else None
 
 
