@@ -27,7 +27,8 @@ ALLOWED_TAGS = frozenset({
     "thead", "tr", "ul",
 })
 """What a Markdown field may produce; everything else is removed. h1 and h2 belong to the page."""
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "ol": {"start"}, "td": {"align"}, "th": {"align"}}
+"""``start``: a numbered list that goes on after a paragraph (3. …) keeps its numbers."""
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _TOKENS = re.compile(r"(<[^>]*>)")

@@ -123,3 +123,10 @@ def test_elements_markdown_wrote_are_read_as_the_html_parser_reads_them(text: st
     # every element and attribute the HTML parser sees (an image, an address), with the same values.
     raw = markup._raw_html(text)
     assert markup._generated_elements(raw) == markup._elements(raw)
+
+
+def test_a_numbered_list_that_goes_on_after_a_paragraph_keeps_its_numbers() -> None:
+    # "3. trois" after a paragraph is the third point: readers must see 3, and the editor no error.
+    text = "Selon [l’Insee](https://insee.fr) :\n\n1. un\n2. deux\n\nPuis :\n\n3. trois\n4. quatre"
+    assert markup.markdown_problems(text) == []
+    assert '<ol start="3">\n<li>trois</li>' in markdown_to_html(text)
