@@ -195,9 +195,9 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     if report.written is None and not nothing_to_do:
-        caught_up = checked.back_after()  # the back buffer as Checked left it, for the next build to trust
-        if caught_up is not None:
-            state.back = caught_up
+        changed, back = checked.back_after()  # the back buffer as Checked left it
+        if changed:
+            state.back = back
             cache.write(out, "state", state)
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo

@@ -140,17 +140,21 @@ class Checked:
     def _check_site(self) -> Found:
         return self.site.check(self.out) if self.site is not None else None
 
-    def _check_back(self) -> tuple[Found, dict[str, Entry]]:
+    def _check_back(self) -> tuple[Found, dict[str, Entry] | None]:
         assert self.back is not None
         found = self.back.check(self.back_dir)
         return found, self._catch_up(found) if self.catch_up else {}
 
-    def _catch_up(self, back_found: Found) -> dict[str, Entry]:
+    def _catch_up(self, back_found: Found) -> dict[str, Entry] | None:
         """The files of the back buffer, trusted and whole, that held another version than the
         site's and now hold the site's, written over where they are (the back buffer's own files:
         a build that writes the page again writes it there too, the fastest way; a file another
         name shares gets the site's file as a second name instead). A file publishing writes
-        anyway is caught up for nothing: a build changes a few files, or renders them all."""
+        anyway is caught up for nothing: a build changes a few files, or renders them all.
+
+        None when one could not be written (a full disk): it may be half written, and its entry
+        would vouch for its former bytes, which a build that undoes an edit wants back. The
+        back buffer is then trusted for nothing, and made again."""
         if self.site is None or self.back is None:
             return {}
         back_files, closed = self.back.verdict(self.back_dir, back_found)
@@ -171,7 +175,7 @@ class Checked:
                         _link_over(source, target)
                     done[rel] = Entry.of(entry.sha, Path(target))
                 except OSError:
-                    break  # publishing sees to the rest
+                    return None
         return done
 
     @cached_property
@@ -182,7 +186,7 @@ class Checked:
         return self.site.verdict(self.out, found)
 
     @cached_property
-    def _back_answer(self) -> tuple[Found, dict[str, Entry]] | None:
+    def _back_answer(self) -> tuple[Found, dict[str, Entry] | None] | None:
         return self.back_aside.result() if self.back_aside is not None else None
 
     @cached_property
@@ -191,16 +195,22 @@ class Checked:
         if self.back is None or self._back_answer is None:
             return None
         found, caught_up = self._back_answer
+        if caught_up is None:
+            return {}, False  # a file may be half written: publishing makes a new back buffer
         files, closed = self.back.verdict(self.back_dir, found)
         return {**files, **caught_up}, closed
 
-    def back_after(self) -> Manifest | None:
-        """The back buffer's manifest once caught up, for a build that publishes nothing (an input
-        error): the next build then trusts it as it is. None when nothing was caught up."""
-        if self._back_answer is None or not self._back_answer[1] or self.back_verified is None:
-            return None
-        files, closed = self.back_verified
-        return Manifest.scan(self.back_dir, files) if closed else None
+    def back_after(self) -> tuple[bool, Manifest | None]:
+        """For a build that publishes nothing (an input error): whether the back buffer changed
+        since its manifest was made (caught up, or a catch-up that failed), and its manifest now,
+        for the next build to trust it (None: the next build makes it again)."""
+        answer = self._back_answer
+        if answer is None or answer[1] == {}:
+            return False, None
+        verified = self.back_verified
+        if verified is None or not verified[1]:
+            return True, None
+        return True, Manifest.scan(self.back_dir, verified[0])
 
 
 @dataclass(frozen=True)
