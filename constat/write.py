@@ -160,7 +160,7 @@ class Checked:
         back_files, closed = self.back.verdict(self.back_dir, back_found)
         if not closed:
             return {}  # publishing makes a new back buffer
-        site_files, _ = self.site.verified(self.out)
+        site_files, _ = self.site.verified(self.out)  # checked again: the site's process answers apart
         done = {}
         for rel, entry in site_files.items():
             held = back_files.get(rel)
@@ -492,7 +492,7 @@ def _ensure_parent(target: Path, made: set[Path]) -> None:
 
 def _link_over(source: str, target: str) -> None:
     """``target`` replaced by a second name of ``source`` (a copy where there are no hard links).
-    Paths as strings: after a template edit the next build relinks 10,000 files."""
+    Paths as strings: publishing may link thousands of files."""
     tmp = target + ".constat-tmp"
     try:
         os.link(source, tmp)
