@@ -92,8 +92,9 @@ def locked(out: Path) -> Iterator[None]:
     """Hold the output folder's lock (in its cache folder): a second build waits for the first.
 
     The lock is the open file's, which forked processes share: it is not let go explicitly, so
-    that a process the build forked and left working (write.Checked's, which may be linking
-    files into the back buffer) holds it until it ends, and the next build waits for it."""
+    that a process the build forked and left working (write.Checked's, which may be writing
+    files of the back buffer) holds it until its work is done, and the next build waits for it
+    (forking.Aside then closes it, before it writes an answer that may never be read)."""
     try:
         folder(out).mkdir(parents=True, exist_ok=True)
         handle = open(folder(out) / "lock", "a+b")  # noqa: SIM115 - held for the whole with-block

@@ -26,6 +26,9 @@ def can_fork() -> bool:
     return cores() > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
+_MAX_FD = 1 << 20
+"""Above any file descriptor a process here has (os.closerange closes them with one system call)."""
+
 _STOPS = {signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
 
 
@@ -84,6 +87,10 @@ class Aside(Generic[T]):
                     signal.signal(stop, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 view = memoryview(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
+                # The work done, let go of every file the build holds open (its lock among them)
+                # before a write that waits for as long as the answer is not read.
+                os.closerange(3, write)
+                os.closerange(write + 1, _MAX_FD)
                 while view:
                     view = view[os.write(write, view):]
             finally:

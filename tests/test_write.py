@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,25 @@ def test_work_set_aside_is_done_here_when_the_forked_process_fails() -> None:
         return parent
 
     assert Aside(work).result() == parent
+
+
+@pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
+def test_work_set_aside_holds_the_build_lock_until_done_never_while_its_answer_waits(tmp_path: Path) -> None:
+    # The build lock is the open file's: a forked process shares it. It must be held while the
+    # work runs (it may write the back buffer), and let go of after, even if the answer, larger
+    # than a pipe holds, is never read: else the next build would wait for ever.
+    lock = tmp_path / "lock"
+    with open(lock, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        aside = Aside(lambda: (time.sleep(0.5), b"x" * (1 << 20))[1])
+    waited = time.monotonic()
+    with open(lock, "a+b") as other:
+        while True:  # the work takes 0.5 s; the answer is never read
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() - waited < 10, "the lock is still held, by a process waiting to answer"
+                time.sleep(0.05)
+        assert time.monotonic() - waited > 0.2, "the lock was let go before the work was done"
+    aside.close()
