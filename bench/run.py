@@ -282,7 +282,9 @@ class Editor:
         return self.count
 
     def edit_claim(self) -> None:
-        self._replace_summary(self.claim)
+        """A word new to the site every time (v1q, v2q…), also in the second and third runs of
+        --repeat, whose clean builds already have the words of the first run's edits."""
+        self._replace_summary(self.claim, new_word=True)
 
     def edit_other_claim(self) -> None:
         """After edit_claim: the same words, which the site now has (a large site's search index
@@ -292,8 +294,10 @@ class Editor:
     def edit_article(self) -> None:
         self._replace_summary(self.article)
 
-    def _replace_summary(self, path: Path) -> None:
-        text, n = re.subn(r'^summary: "(.*)"$', lambda m: f'summary: "{m[1]} Révision {self._next()}."',
+    def _replace_summary(self, path: Path, *, new_word: bool = False) -> None:
+        count = self._next()
+        added = f"Révision {count}, v{count}q." if new_word else f"Révision {count}."
+        text, n = re.subn(r'^summary: "(.*)"$', lambda m: f'summary: "{m[1]} {added}"',
                           self.originals[path], count=1, flags=re.MULTILINE)
         assert n == 1, f"no summary line in {path}"
         path.write_text(text, encoding="utf-8")
