@@ -10,9 +10,7 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def cores() -> int:
@@ -57,68 +55,91 @@ def _worker_start() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
 
 
-class Aside(Generic[T]):
-    """``work`` done in a forked process while this one goes on; ``result()`` waits for it.
+class Aside:
+    """Work done in a forked process while this one goes on, in stages, each answering as soon as
+    it is done; ``result(n)`` waits for stage ``n``'s answer.
 
-    For work that is mostly system calls and whose answer is small (checking the output folders
-    against their manifests, bringing the back buffer up to the site). Where forking is not
-    safe, or the child fails or is killed, ``result()`` does the work here instead: the answer
-    is the same, only later (the work must bear being done twice). The work runs in a
-    grandchild, which the system reaps: an answer never asked for leaves no zombie."""
+    For work that is mostly system calls and whose answers are small (checking site/ against its
+    manifest, then the back buffer, bringing it up to the site). One process, the stages one
+    after the other: the build runs on one core, the work on the other, and a second process
+    would take from the build's. Where forking is not safe, or the child fails or is killed,
+    ``result(n)`` does stage ``n`` here instead: the answer is the same, only later (a stage must
+    bear being done twice, and not need what a stage before it did in the child). The work runs
+    in a grandchild, which the system reaps: an answer never asked for leaves no zombie."""
 
-    def __init__(self, work: Callable[[], T]) -> None:
-        self.work = work
-        self.fd = -1
+    def __init__(self, *stages: Callable[[], Any]) -> None:
+        self.stages = stages
+        self.fds: list[int] = []
+        self.answers: dict[int, Any] = {}
         if not can_fork():
             return
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        pipes: list[tuple[int, int]] = []
         try:
-            read, write = os.pipe()
+            for _ in stages:
+                pipes.append(os.pipe())
             pid = os.fork()
         except OSError:
+            for fds in pipes:
+                for fd in fds:
+                    os.close(fd)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             return
-        if pid == 0:  # dies of a stop signal or Ctrl+C, never raises; writes its answer and goes
+        if pid == 0:  # dies of a stop signal or Ctrl+C, never raises; writes its answers and goes
             try:
-                os.close(read)
+                for read, _ in pipes:
+                    os.close(read)
                 if os.fork():
                     os._exit(0)  # the child leaves at once; its child does the work
                 for stop in (*_STOPS, signal.SIGINT):
                     signal.signal(stop, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-                view = memoryview(pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL))
-                # The work done, let go of every file the build holds open (its lock among them)
-                # before a write that waits for as long as the answer is not read.
-                os.closerange(3, write)
-                os.closerange(write + 1, _MAX_FD)
-                while view:
-                    view = view[os.write(write, view):]
+                for n, (stage, (_, write)) in enumerate(zip(stages, pipes, strict=True)):
+                    view = memoryview(pickle.dumps(stage(), protocol=pickle.HIGHEST_PROTOCOL))
+                    if n == len(stages) - 1:
+                        # The work done, let go of every file the build holds open (its lock among
+                        # them) before a write that waits for as long as the answer is not read.
+                        os.closerange(3, write)
+                        os.closerange(write + 1, _MAX_FD)
+                    while view:
+                        view = view[os.write(write, view):]
+                    os.close(write)
             finally:
                 os._exit(0)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        os.close(write)
+        for _, write in pipes:
+            os.close(write)
         os.waitpid(pid, 0)
-        self.fd = read
+        self.fds = [read for read, _ in pipes]
 
-    def result(self) -> T:
-        if self.fd >= 0:
+    def result(self, stage: int = 0) -> Any:
+        for n in range(stage + 1):  # in order: an answer larger than a pipe holds stops the child until read
+            if n not in self.answers:
+                self.answers[n] = self._read(n)
+        return self.answers[stage]
+
+    def _read(self, n: int) -> Any:
+        fd = self.fds[n] if n < len(self.fds) else -1
+        if fd >= 0:
             chunks = []
             try:
-                while chunk := os.read(self.fd, 1 << 16):
+                while chunk := os.read(fd, 1 << 16):
                     chunks.append(chunk)
             finally:
-                self.close()
+                os.close(fd)
+                self.fds[n] = -1
             try:
-                return pickle.loads(b"".join(chunks))  # type: ignore[no-any-return]
-            except Exception:  # nothing or half an answer: the child failed; the work is done here
+                return pickle.loads(b"".join(chunks))
+            except Exception:  # nothing or half an answer: the child failed; the stage is done here
                 pass
-        return self.work()
+        return self.stages[n]()
 
     def close(self) -> None:
-        """Drop the answer if it was not read (a child still writing it stops)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Drop the answers not read (a child still writing one stops)."""
+        for n, fd in enumerate(self.fds):
+            if fd >= 0:
+                os.close(fd)
+                self.fds[n] = -1
 
     def __del__(self) -> None:
         self.close()

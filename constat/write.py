@@ -68,15 +68,8 @@ class Manifest:
         if not folder.is_dir():
             return None
         base = f"{folder}/"
-        changed = []
-        for rel, e in self.files.items():  # os.lstat on strings: 22,000 files in a tenth of a second
-            try:
-                st = os.lstat(base + rel)
-            except OSError:
-                changed.append(rel)
-                continue
-            if st.st_size != e.size or st.st_mtime_ns != e.mtime_ns or st.st_ino != e.ino:
-                changed.append(rel)
+        # os.lstat on strings: 22,000 files in a tenth of a second
+        changed = [rel for rel, e in self.files.items() if not _as_recorded(base + rel, e)]
         return changed, not changed and all(_mtime(base + d if d else str(folder)) == t for d, t in self.dirs.items())
 
     def verdict(self, folder: Path, checked: tuple[list[str], bool] | None) -> tuple[dict[str, Entry], bool]:
@@ -99,6 +92,15 @@ class Manifest:
         return cls(dict(files), {d: _mtime(base + d if d else str(folder)) for d in sorted(dirs)})
 
 
+def _as_recorded(path: str, entry: Entry) -> bool:
+    """Whether the file at ``path`` is as ``entry`` recorded it (what Manifest.check looks at)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns and st.st_ino == entry.ino
+
+
 def _mtime(path: Path | str) -> int:
     try:
         return os.lstat(path).st_mtime_ns
@@ -111,19 +113,19 @@ Found = tuple[list[str], bool] | None
 
 
 class Checked:
-    """The site and its back buffer checked against their manifests (Manifest.check), in forked
-    processes while the build loads, checks and models its inputs: 50,000 lstat calls at 10,000
+    """The site and its back buffer checked against their manifests (Manifest.check), in a forked
+    process while the build loads, checks and models its inputs: 50,000 lstat calls at 10,000
     claims, a tenth of a second of a claim edit, that nothing else needs until the pages are keyed.
 
-    The back buffer's process then brings it up to the site (``_catch_up``), as publishing would
+    That process then brings the back buffer up to the site (``_catch_up``), as publishing would
     have to: after a template edit at 10,000 claims, the next build's back buffer holds 10,000
     pages older than the site's, and replacing them by second names of the site's took a second
     of the claim edit that followed (freeing their blocks, mostly). The site's answer comes
-    apart, as soon as it is known: the build needs it to render, the back buffer's only to publish."""
+    first, as soon as it is known: the build needs it to render, the back buffer's only to publish."""
 
     def __init__(self, out: Path, site: Manifest | None, back: Manifest | None, *, aside: bool = True,
                  catch_up: bool = True) -> None:
-        """``aside``: in forked processes, which pay once the build has more to do than answer
+        """``aside``: in a forked process, which pays once the build has more to do than answer
         that nothing changed; else here, when asked, and for the site only (publishing checks
         the back buffer, if it comes to that). ``catch_up``: bring the back buffer up to the
         site meanwhile; not when the build is likely to write most pages again (a template
@@ -133,15 +135,14 @@ class Checked:
 
         self.out, self.site, self.back, self.catch_up = out, site, back, catch_up
         self.back_dir = out.parent / f".{out.name}.back"
-        forked = aside and site is not None
-        self.site_aside = Aside(self._check_site) if forked else None
-        self.back_aside = Aside(self._check_back) if forked and back is not None else None
+        self.aside = Aside(self._check_site, self._check_back) if aside and site is not None else None
 
     def _check_site(self) -> Found:
         return self.site.check(self.out) if self.site is not None else None
 
-    def _check_back(self) -> tuple[Found, dict[str, Entry] | None]:
-        assert self.back is not None
+    def _check_back(self) -> tuple[Found, dict[str, Entry] | None] | None:
+        if self.back is None:
+            return None
         found = self.back.check(self.back_dir)
         return found, self._catch_up(found) if self.catch_up else {}
 
@@ -160,12 +161,13 @@ class Checked:
         back_files, closed = self.back.verdict(self.back_dir, back_found)
         if not closed:
             return {}  # publishing makes a new back buffer
-        site_files, _ = self.site.verified(self.out)  # checked again: the site's process answers apart
         done = {}
-        for rel, entry in site_files.items():
+        for rel, entry in self.site.files.items():
             held = back_files.get(rel)
             if held is not None and held.sha != entry.sha:
                 source, target = f"{self.out}/{rel}", f"{self.back_dir}/{rel}"
+                if not _as_recorded(source, entry):  # the site's answer is the build's, not this stage's
+                    continue  # edited by hand: publishing sees to it
                 try:
                     with open(source, "rb") as f:
                         copied = _overwrite(Path(target), f.read())
@@ -182,12 +184,12 @@ class Checked:
     def site_verified(self) -> tuple[dict[str, Entry], bool]:
         if self.site is None:
             return {}, False
-        found = self.site_aside.result() if self.site_aside is not None else self._check_site()
+        found = self.aside.result(0) if self.aside is not None else self._check_site()
         return self.site.verdict(self.out, found)
 
     @cached_property
     def _back_answer(self) -> tuple[Found, dict[str, Entry] | None] | None:
-        return self.back_aside.result() if self.back_aside is not None else None
+        return self.aside.result(1) if self.aside is not None else None
 
     @cached_property
     def back_verified(self) -> tuple[dict[str, Entry], bool] | None:
