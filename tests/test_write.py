@@ -106,6 +106,7 @@ def test_the_claim_edit_after_a_template_edit_finds_the_back_buffer_caught_up(
     # After a template edit the back buffer (the site before it) holds an older version of every
     # claim page. The next claim edit brings it up to the site in the forked process that checks
     # it, while it loads its inputs: publishing links or writes only the pages that changed.
+    monkeypatch.setattr(write, "CATCH_UP_FROM", 1)  # a template edit's worth, in this small project
     root = copy_project(MINI, tmp_path / "p")
     _edit_template_then_claim(root, "Aucun décompte 1")
     linked: list[str] = []
@@ -121,9 +122,11 @@ def test_the_claim_edit_after_a_template_edit_finds_the_back_buffer_caught_up(
 
 
 @pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
-def test_a_build_that_stops_on_an_error_records_the_back_buffer_it_caught_up(tmp_path: Path) -> None:
+def test_a_build_that_stops_on_an_error_records_the_back_buffer_it_caught_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The forked process caught the back buffer up while the build found an error in a claim: the
     # next build must find it as recorded, not make it again (12,000 folders at 10,000 claims).
+    monkeypatch.setattr(write, "CATCH_UP_FROM", 1)
     root = copy_project(MINI, tmp_path / "p")
     _edit_template_then_claim(root, "Aucun décompte\n  mauvaise: [indentation")
     assert build(Project.at(root)).failed
@@ -132,11 +135,11 @@ def test_a_build_that_stops_on_an_error_records_the_back_buffer_it_caught_up(tmp
 
 
 @pytest.mark.skipif(not can_fork(), reason="one core, or threads running: nothing is forked")
-def test_a_page_half_caught_up_on_a_full_disk_is_never_published(
+def test_a_back_buffer_caught_up_halfway_on_a_full_disk_is_made_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # An edit undone: the back buffer holds the page as it was, which the build wants again. If
-    # the disk fills while that page is caught up to the site's version, it is half written, and
-    # its manifest entry still vouches for its former bytes: it must not be published as them.
+    # An edit undone: the back buffer holds the pages as they were, which the build wants again.
+    # The disk fills while they are caught up to the site's: what the catch-up left (a link made
+    # aside, named by no manifest) must never reach site/, and no page must be kept as it was.
     root = copy_project(MINI, tmp_path / "p")
     claim = root / "claims/budget-regional/emplois-300.yaml"
     original = claim.read_text(encoding="utf-8")
@@ -144,12 +147,12 @@ def test_a_page_half_caught_up_on_a_full_disk_is_never_published(
     claim.write_text(original.replace("Aucun décompte", "Aucun décompte 2"), encoding="utf-8")
     assert not build(Project.at(root)).failed
 
-    def half_then_full(target: Path, data: bytes) -> bool:
-        with open(target, "r+b") as f:
-            f.write(b"\0" * 100)  # torn: what a write cut short leaves is neither version
+    def link_then_full(source: str, target: str) -> None:
+        os.link(source, target + ".constat-tmp")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(write, "_overwrite", half_then_full)  # in the forked process too
+    monkeypatch.setattr(write, "CATCH_UP_FROM", 1)
+    monkeypatch.setattr(write, "_link_over", link_then_full)  # in the forked process too
     claim.write_text(original, encoding="utf-8")
     assert not build(Project.at(root)).failed
     monkeypatch.undo()
