@@ -165,8 +165,9 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     contents: dict[str, bytes] = {}
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
-    checked = Checked(out, state.site, state.back, aside=state.inputs != inputs_hash,
-                      catch_up=_claims_or_articles_only(project, seen, state.seen))
+    inputs_changed = state.inputs != inputs_hash
+    checked = Checked(out, state.site, state.back, aside=inputs_changed,
+                      catch_up=inputs_changed and _claims_or_articles_only(project, seen, state.seen))
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)

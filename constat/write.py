@@ -133,8 +133,7 @@ class Checked:
         that nothing changed; else here, when asked, and for the site only (publishing checks
         the back buffer, if it comes to that). ``catch_up``: bring the back buffer up to the
         site meanwhile; not when the build is likely to write most pages again (a template
-        edited), which writes the back buffer's own files over where they are anyway and would
-        render on both cores while that process copied 10,000 files (a second of a template edit)."""
+        edited), which publishing does anyway, while the build renders on both cores."""
         from constat.forking import Aside
 
         self.out, self.site, self.back, self.catch_up = out, site, back, catch_up
@@ -155,11 +154,7 @@ class Checked:
         site's and are now second names of the site's files (as publishing does it; most of the
         time goes to the file system freeing the older versions' blocks). A file publishing
         writes anyway is caught up for nothing: a build changes a few files, or renders them all.
-
-        Copying the site's bytes over the older versions where they are (their blocks reused)
-        made this claim edit 0.3 s faster, and the template edit after it a second slower: it
-        wrote over those 10,000 files again, fresh from the copy, where writing new ones and
-        renaming them over shared names is faster.
+        Why links rather than copies: docs/architecture.md, "publishing is a swap".
 
         None when one could not be linked (a full disk): the back buffer may hold a file its
         manifest does not know (the link made aside); it is then trusted for nothing, and made
@@ -203,7 +198,7 @@ class Checked:
             return None
         found, caught_up = self._back_answer
         if caught_up is None:
-            return {}, False  # a file may be half written: publishing makes a new back buffer
+            return {}, False  # it may hold a link made aside: publishing makes a new back buffer
         files, closed = self.back.verdict(self.back_dir, found)
         return {**files, **caught_up}, closed
 
@@ -400,13 +395,11 @@ def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str]
     for rel, sha in wanted.items():
         current = back_files.get(rel)
         same = trusted.get(rel)
-        if same is not None and same.sha == sha:  # unchanged since the site now served: the same bytes
-            if current is not None and current.sha == sha:  # the back buffer's copy (Checked caught it up)
-                result[rel] = current
-                continue
-            if current is None:  # else the file is there, and so is its folder
-                _ensure_parent(back_dir / rel, made)
-            _link_over(f"{out}/{rel}", f"{back_dir}/{rel}")
+        if same is not None and same.sha == sha:  # unchanged since the site now served: the same file
+            if current is None or current.ino != same.ino:  # (Checked may have linked it already)
+                if current is None:  # else the file is there, and so is its folder
+                    _ensure_parent(back_dir / rel, made)
+                _link_over(f"{out}/{rel}", f"{back_dir}/{rel}")
             result[rel] = same
         elif current is not None and current.sha == sha:
             result[rel] = current
