@@ -394,8 +394,11 @@ def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any]
     cards, known = memo.used["cards"], set(memo.used["cards"])
     new_words, known_words = memo.journal["words"], set(memo.journal["words"])
     done = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
-    return (done, {k: v for k, v in cards.items() if k not in known},
-            {k: v for k, v in new_words.items() if k not in known_words})
+    sent_words = {k: v for k, v in new_words.items() if k not in known_words}
+    for key in sent_words:  # a page's words are asked for once: the worker need not keep them once sent
+        del new_words[key]
+        memo.used["words"].pop(key, None)
+    return done, {k: v for k, v in cards.items() if k not in known}, sent_words
 
 
 def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:

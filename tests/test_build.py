@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from constat import pipeline, prefill, render
+from constat.cache import read_memo
+from constat.memo import current
 from constat.pipeline import Project, build
 from constat.spool import Spool
 from tests.helpers import GOLDEN, MINI, REPO, build_py, cli, copy_project, leftovers, tree, tree_diff
@@ -100,6 +102,43 @@ def test_pages_rendered_on_every_core_are_the_golden_pages(tmp_path: Path, monke
     built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
     golden = tree(GOLDEN)
     assert built == golden, tree_diff(golden, built)
+
+
+_HELD: tuple[Path, Any] | None = None
+
+
+def _noting_share(job: tuple[int, int]) -> Any:
+    """render._render_share, noting (in a file) how many pages' words the worker's memo still holds after it."""
+    assert _HELD is not None
+    held, real_share = _HELD
+    done = real_share(job)
+    with held.open("a") as f:
+        f.write(f"{len(current().journal['words']) + len(current().used['words'])}\n")
+    return done
+
+
+def test_workers_hand_back_every_pages_words_and_keep_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the index in parts the build keeps each page's words (the vocabulary every part
+    # indexes). A worker sends back those of its share, then lets them go: at 10,000 claims they
+    # were 17 MB in each worker, held to the end of rendering for nothing.
+    def words_of(out: Path) -> dict[Any, Any]:
+        table = read_memo(out).previous["words"]
+        return {key: table[key] for key in table}
+
+    serial = copy_project(MINI, tmp_path / "serial")
+    (serial / "site.yaml").write_text((serial / "site.yaml").read_text("utf-8") + "search:\n  part_pages: 2\n", "utf-8")
+    parallel = copy_project(serial, tmp_path / "parallel")
+    assert cli("build", "--root", str(serial)).code == 0
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1)
+    held = tmp_path / "held"
+    monkeypatch.setattr(sys.modules[__name__], "_HELD", (held, render._render_share))
+    monkeypatch.setattr(render, "_render_share", _noting_share)
+    assert cli("build", "--root", str(parallel)).code == 0
+    expected = words_of(serial / "site")
+    assert len(expected) == 8 + 2, "every claim's and article's page has its words"
+    assert words_of(parallel / "site") == expected
+    after_each_share = held.read_text().split()
+    assert len(after_each_share) > 2 and set(after_each_share) == {"0"}, "no share leaves a page's words behind"
 
 
 @pytest.mark.parametrize("parallel", [False, True])
