@@ -31,8 +31,8 @@ _STOPS = {signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
 
 
 @contextlib.contextmanager
-def pool() -> Iterator[multiprocessing.pool.Pool]:
-    """Forked workers, one per core, that a stop signal ends on the spot.
+def pool(processes: int | None = None) -> Iterator[multiprocessing.pool.Pool]:
+    """Forked workers, one per core unless told how many, that a stop signal ends on the spot.
 
     The build's own process turns SIGTERM and SIGHUP into Ctrl+C (constat/cli.py), and forked
     workers inherit that; the pool ends its workers with SIGTERM. A worker must die of it, never
@@ -42,7 +42,7 @@ def pool() -> Iterator[multiprocessing.pool.Pool]:
     """
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
-        workers = multiprocessing.get_context("fork").Pool(cores(), initializer=_worker_start)
+        workers = multiprocessing.get_context("fork").Pool(processes or cores(), initializer=_worker_start)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     with workers:

@@ -357,8 +357,11 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     """The pages, in order, rendered into the spool; on every core when there are many and forking is safe.
 
     Workers are forked (they inherit the model and the compiled templates); they write the pages
-    themselves and send back only what the build keeps of them (hashes, new memo entries). Never
-    forked from a process running other threads (the preview server), which a fork would copy mid-work.
+    themselves and send back only what the build keeps of them (hashes, new memo entries). This
+    process renders every cores()-th share itself, beside cores() - 1 workers: a forked worker
+    copies each page of memory it writes to, even for a reference count, and touches most of
+    them, so one worker fewer is one copy fewer (60 MB at 10,000 claims). Never forked from a
+    process running other threads (the preview server), which a fork would copy mid-work.
     """
     global _JOB
     memo = current()
@@ -370,13 +373,18 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         memo.previous["words"]  # read from the cache once, before the fork, rather than by every worker
     _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
+    here = range(0, chunks, cores())
+    there = [n for n in range(chunks) if n % cores()]
+    spooled: list[Spooled] = [_PENDING] * len(todo)
     try:
-        with forked_pool() as pool:
-            parts = pool.map(_render_share, [(n, chunks) for n in range(chunks)])
+        with forked_pool(cores() - 1) as pool:
+            pending = pool.map_async(_render_share, [(n, chunks) for n in there], chunksize=1)
+            for n in here:
+                spooled[n::chunks] = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
+            parts = pending.get()
     finally:
         _JOB = None
-    spooled: list[Spooled] = [_PENDING] * len(todo)
-    for n, (done, new_cards, new_words) in enumerate(parts):
+    for n, (done, new_cards, new_words) in zip(there, parts, strict=True):
         spooled[n::chunks] = done
         memo.used["cards"].update(new_cards)  # the cards the workers rendered: the memo saves them for next time
         for key, value in new_words.items():
