@@ -386,9 +386,12 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         _JOB = None
     for n, (done, new_cards, new_words) in zip(there, parts, strict=True):
         spooled[n::chunks] = done
-        memo.used["cards"].update(new_cards)  # the cards the workers rendered: the memo saves them for next time
-        for key, value in new_words.items():
-            memo.put("words", key, value)
+        # What the workers worked out, journaled as if worked out here: the memo saves it for
+        # next time (only in the used table, a build that rendered every card in a worker
+        # saved none of them, and the next build rendered them all again).
+        for table, entries in (("cards", new_cards), ("words", new_words)):
+            for key, value in entries.items():
+                memo.put(table, key, value)
     return spooled
 
 

@@ -143,6 +143,8 @@ def test_work_shared_between_processes_is_all_handed_back_and_kept_once(
     assert len(expected["words"]) == 8 + 2, "every claim's and article's page has its words"
     assert len(expected["yaml"]) > 8 and len(expected["html"]) > 2
     assert tables_of(parallel / "site") == expected
+    (memo,) = pipeline._IN_PROCESS.values()  # what the build worked out, whichever process did: all saved
+    assert memo.used["cards"] and memo.used["cards"].keys() <= memo.journal["cards"].keys()
     after_each_share = held.read_text().split()
     assert len(after_each_share) > 2 and set(after_each_share) == {"0"}, "no share leaves a page's words behind"
 
