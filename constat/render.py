@@ -148,8 +148,9 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
     previous = previous or {}
     env, used, cards = _environment(dossier, templates)
     memo = current()
-    for claim in dossier.claims:  # cards of today's claims stay in the memo, for the lists they are on
-        memo.peek("cards", (cards, claim.digest))
+    # The cards of today's claims stay in the memo, for the lists they are on; read when a list
+    # needs them (the cache keeps their values in its file).
+    memo.touch("cards", [(cards, claim.digest) for claim in dossier.claims])
     site_data = f"{dossier.site!r} {dossier.statuses!r}"
     bases: dict[str, str] = {}
 
@@ -402,14 +403,14 @@ def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any]
     env, todo, spool, words = _JOB
     n, chunks = share
     memo = current()
-    cards, known = memo.used["cards"], set(memo.used["cards"])
+    new_cards, known_cards = memo.journal["cards"], set(memo.journal["cards"])
     new_words, known_words = memo.journal["words"], set(memo.journal["words"])
     done = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
     sent_words = {k: v for k, v in new_words.items() if k not in known_words}
     for key in sent_words:  # a page's words are asked for once: the worker need not keep them once sent
         del new_words[key]
         memo.used["words"].pop(key, None)
-    return done, {k: v for k, v in cards.items() if k not in known}, sent_words
+    return done, {k: v for k, v in new_cards.items() if k not in known_cards}, sent_words
 
 
 def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:
