@@ -333,6 +333,11 @@ def test_the_search_page_finds_every_page_holding_a_word(real_site: BuiltSite, r
         assert answer["status"] == (f"{count} résultat{'s' if count > 1 else ''} pour «\u00a0{query}\u00a0»"
                                     if count < 30 else answer["status"]), answer["status"]
         assert any(r.endswith("pagefind-entry.json") for r in answer["requests"]), "the index was loaded"
+        for result in answer["results"]:  # a window of words: French spacing makes « : » one of them
+            excerpt = result["excerpt"].strip()
+            assert excerpt and not re.match(r"[:;!?,.»)\]…]", excerpt) and not re.search(r"[«(\[]$", excerpt), (
+                f"{query!r}: {result['href']}: an excerpt starts with the end of a phrase or ends opening one: "
+                f"{excerpt!r}")
     assert answers["zyxwvu"]["results"] == []
     assert answers["zyxwvu"]["status"] == "Aucun résultat pour «\u00a0zyxwvu\u00a0»."
 

@@ -4,7 +4,7 @@
 //
 //   node tests/browser/search.mjs SEARCH_PAGE_URL QUERY [QUERY ...]
 //
-// Prints one JSON document on stdout: {"QUERY": {"status": "…", "results": [{"href", "title"}],
+// Prints one JSON document on stdout: {"QUERY": {"status": "…", "results": [{"href", "title", "excerpt"}],
 // "requests": ["/…/pagefind/…", …], "errors": ["…"]}, …}: the status line the page shows, the
 // results it lists, the index files it fetched and any script error. Exit status: 0 when every
 // query was answered (results or none), 2 on a tool error (message on stderr).
@@ -49,7 +49,8 @@ async function search(context, pageUrl, query) {
   }, null, { timeout: 30000 });
   record.status = await page.locator('#search-status').textContent();
   record.results = await page.locator('#search-results li a').evaluateAll(
-    (links) => links.map((a) => ({ href: new URL(a.href).pathname, title: a.textContent })));
+    (links) => links.map((a) => ({
+      href: new URL(a.href).pathname, title: a.textContent, excerpt: a.nextElementSibling?.textContent ?? '' })));
   await page.close();
   return record;
 }

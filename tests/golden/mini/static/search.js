@@ -26,11 +26,18 @@ async function load() {
 }
 
 // Pagefind marks matches with <mark>; everything else in an excerpt is shown as text.
+// An excerpt is a window of words, and French spacing makes « : », « ? » or « » » words of
+// their own (a no-break space before them): it neither starts with the end of a phrase nor
+// ends with an opening « or (.
+const CUT_START = /^[\s\u00a0\u202f]*(?:[:;!?,.»)\]…][\s\u00a0\u202f]*)+/;
+const CUT_END = /(?:[\s\u00a0\u202f]*[«(\[])+[\s\u00a0\u202f]*$/;
 function excerptNodes(excerpt) {
   const parts = excerpt.split(/<mark>(.*?)<\/mark>/);
   return parts.map((part, i) => {
-    const text = part.replace(/<[^>]*>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+    let text = part.replace(/<[^>]*>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
       .replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+    if (i === 0) text = text.replace(CUT_START, "");
+    if (i === parts.length - 1 && i % 2 === 0) text = text.replace(CUT_END, "");
     if (i % 2 === 0) return document.createTextNode(text);
     const mark = document.createElement("mark");
     mark.textContent = text;
