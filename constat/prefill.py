@@ -37,9 +37,8 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
     shares = cores() * 4
     for table in TABLES:  # the saved tables read once, here, rather than in every worker
         memo.previous[table]
-    # This process prepares every cores()-th share itself, beside cores() - 1 workers: a forked
-    # worker copies every page of memory it writes to, even a reference count, so each one more
-    # holds a copy of what it touched (at 10,000 claims some 150 MB).
+    # This process prepares every cores()-th share itself, beside cores() - 1 workers: one
+    # worker fewer holding copies of the pages it writes to (see render._render_pages).
     made: list[dict[str, dict[Any, Any]]] = []
     try:
         with forked_pool(cores() - 1) as pool:

@@ -360,9 +360,10 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     Workers are forked (they inherit the model and the compiled templates); they write the pages
     themselves and send back only what the build keeps of them (hashes, new memo entries). This
     process renders every cores()-th share itself, beside cores() - 1 workers: a forked worker
-    copies each page of memory it writes to, even for a reference count, and touches most of
-    them, so one worker fewer is one copy fewer (60 MB at 10,000 claims). Never forked from a
-    process running other threads (the preview server), which a fork would copy mid-work.
+    copies each page of memory it writes to, even for a reference count, and rendering touches
+    most of them (each worker held 170–190 MB of its own at 10,000 claims). One worker fewer
+    took 60 MB off the peak (this process's own writes then copy pages too). Never forked from
+    a process running other threads (the preview server), which a fork would copy mid-work.
     """
     global _JOB
     memo = current()
@@ -387,9 +388,9 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         _JOB = None
     for n, (done, new_cards, new_words) in zip(there, parts, strict=True):
         spooled[n::chunks] = done
-        # What the workers worked out, journaled as if worked out here: the memo saves it for
-        # next time (only in the used table, a build that rendered every card in a worker
-        # saved none of them, and the next build rendered them all again).
+        # What the workers worked out, journaled as if worked out here, so that the memo saves
+        # it. (Cards once went into the used table only, saved only if this process had read
+        # the table: a build whose workers rendered every card saved none.)
         for table, entries in (("cards", new_cards), ("words", new_words)):
             for key, value in entries.items():
                 memo.put(table, key, value)
