@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         _raise_stream_limit(limit)
     from constat.cli import main as cli_main
 
-    return cli_main(args, default_root=REPO)
+    return cli_main(args, default_root=REPO, ends_process=True)  # as build.py: it leaves with os._exit
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import sys
 import threading
@@ -43,10 +44,14 @@ def _parser(default_root: Path) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, default_root: Path | None = None,
-         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+         stdout: TextIO | None = None, stderr: TextIO | None = None, *, ends_process: bool = False) -> int:
+    """Run one command. ``ends_process``: the process ends when this returns (build.py leaves
+    with os._exit); the preview server aside, Python's cycle collector is then left off for good.
+    Paused for a build, it ran once more as the build gave it back, over every object the build
+    had made, for nothing: 0.1 s of a claim edit at 10,000 claims."""
     with _stopped_like_ctrl_c():
         try:
-            return _main(argv, default_root, stdout or sys.stdout, stderr or sys.stderr)
+            return _main(argv, default_root, stdout or sys.stdout, stderr or sys.stderr, ends_process)
         except KeyboardInterrupt:
             print("build.py: stopped; the site folder holds the last build that finished, whole",
                   file=stderr or sys.stderr)
@@ -71,11 +76,13 @@ def _stopped_like_ctrl_c() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _main(argv: list[str] | None, default_root: Path | None, out: TextIO, err: TextIO) -> int:
+def _main(argv: list[str] | None, default_root: Path | None, out: TextIO, err: TextIO, ends_process: bool) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0] not in ("build", "check", "serve", "new", "diff", "-h", "--help"):
         args_list.insert(0, "build")
     args = _parser(default_root or Path.cwd()).parse_args(args_list)
+    if ends_process and args.command != "serve":
+        gc.disable()
     if args.command == "new":
         return _new(args.root, args.article, args.claim, out, err)
     if args.command == "diff":
