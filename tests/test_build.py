@@ -71,6 +71,7 @@ def test_build_py_does_not_give_the_cycle_collector_back_to_a_process_that_ends(
     # claim edit at 10,000 claims) in a process that leaves right after. build.py's commands
     # leave it off; the preview server, which goes on, and callers of cli.main keep it.
     import gc
+
     from constat.cli import main
 
     root = copy_project(MINI, tmp_path / "p")
