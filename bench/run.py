@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("CONSTAT_SHARED_BENCH") or REPO.parent / "shared" / "bench")
 """gen_corpus.py, floor.py and the Hugo and Pelican adapters: shared/ sits beside the checkout."""
-_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(Path(os.environ.get("TMPDIR", "/tmp"))
-                                                                          / "constat-bench-pycache")}
+_BYTECODE = {"PYTHONDONTWRITEBYTECODE": "",
+             "PYTHONPYCACHEPREFIX": str(Path(os.environ.get("TMPDIR", "/tmp")) / "constat-bench-pycache")}
 """The measured processes keep their compiled modules, as Python does on a user's machine: where
 PYTHONDONTWRITEBYTECODE is set (as on ours), every build compiled Constat's modules again, some
 35 ms that a user never pays. The cache sits outside the checkout and its snapshot."""

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from constat.forking import can_fork, cores
-from constat.forking import pool as forked_pool
+from constat.forking import can_fork, cores, shared
 from constat.load import ClaimFile, load_article, load_yaml_file
 from constat.markup import folded_article_text, inline_markdown, markdown_to_html, verdict_key
 from constat.memo import TABLES, Memo, current, text_key
@@ -37,14 +36,8 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
     shares = cores() * 4
     for table in TABLES:  # the saved tables read once, here, rather than in every worker
         memo.previous[table]
-    # This process prepares every cores()-th share itself, beside cores() - 1 workers: one
-    # worker fewer holding copies of the pages it writes to (see render._render_pages).
-    made: list[dict[str, dict[Any, Any]]] = []
     try:
-        with forked_pool(cores() - 1) as pool:
-            pending = pool.map_async(_prepare_share, [(n, shares) for n in range(shares) if n % cores()], chunksize=1)
-            made += [_prepare_share((n, shares)) for n in range(0, shares, cores())]
-            made += pending.get()
+        made = shared(_prepare_share, [(n, shares) for n in range(shares)])
     finally:
         _JOB = None
     for tables in made:

@@ -20,8 +20,7 @@ from markupsafe import Markup
 
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
-from constat.forking import can_fork, cores
-from constat.forking import pool as forked_pool
+from constat.forking import can_fork, cores, shared
 from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
@@ -358,12 +357,9 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     """The pages, in order, rendered into the spool; on every core when there are many and forking is safe.
 
     Workers are forked (they inherit the model and the compiled templates); they write the pages
-    themselves and send back only what the build keeps of them (hashes, new memo entries). This
-    process renders every cores()-th share itself, beside cores() - 1 workers: a forked worker
-    copies each page of memory it writes to, even for a reference count, and rendering touches
-    most of them (each worker held 170–190 MB of its own at 10,000 claims). One worker fewer
-    took 60 MB off the peak (this process's own writes then copy pages too). Never forked from
-    a process running other threads (the preview server), which a fork would copy mid-work.
+    themselves and send back only what the build keeps of them (hashes, new memo entries); this
+    process renders a share too (forking.shared). Never forked from a process running other
+    threads (the preview server), which a fork would copy mid-work.
     """
     global _JOB
     memo = current()
@@ -375,18 +371,12 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         memo.previous["words"]  # read from the cache once, before the fork, rather than by every worker
     _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
-    here = range(0, chunks, cores())
-    there = [n for n in range(chunks) if n % cores()]
-    spooled: list[Spooled] = [_PENDING] * len(todo)
     try:
-        with forked_pool(cores() - 1) as pool:
-            pending = pool.map_async(_render_share, [(n, chunks) for n in there], chunksize=1)
-            for n in here:
-                spooled[n::chunks] = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
-            parts = pending.get()
+        parts = shared(_render_share, [(n, chunks) for n in range(chunks)])
     finally:
         _JOB = None
-    for n, (done, new_cards, new_words) in zip(there, parts, strict=True):
+    spooled: list[Spooled] = [_PENDING] * len(todo)
+    for n, (done, new_cards, new_words) in enumerate(parts):
         spooled[n::chunks] = done
         # What the workers worked out, journaled as if worked out here, so that the memo saves
         # it. (Cards once went into the used table only, saved only if this process had read
@@ -398,8 +388,9 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
 
 
 def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any], dict[str, str]]:
-    """One worker's share of the pages, and the memo entries it made for them (not those it made
-    for its earlier shares: sent once, they are not unpickled again in the main process)."""
+    """One share of the pages, and the memo entries made for them (not those made for earlier
+    shares in the same process: sent once, they are not unpickled again in the main process).
+    Its pages' words it lets go of: in a worker they are sent, here they are put back."""
     assert _JOB is not None
     env, todo, spool, words = _JOB
     n, chunks = share
