@@ -62,6 +62,8 @@ class Memo:
         self.journal: dict[str, dict[Any, Any]] = {t: {**(journal or {}).get(t, {})} for t in TABLES}
         """Entries saved since each table was written, and the entries this build computed:
         what to append to it (constat/cache.py saves the journal rather than every table)."""
+        self.built_with: frozenset[str] | None = None
+        """The tables read when the build ended (``end_build``); None while it runs."""
 
     def loaded(self) -> list[str]:
         """The tables this build has read (or was given)."""
@@ -120,6 +122,12 @@ class Memo:
         for table in self.loaded():
             self.touch(table, self.previous[table].keys())
 
+    def end_build(self) -> None:
+        """The build is over: the tables it read are those whose unused entries it does not need.
+        A table read after it (by the preview's first look at an edit, between two builds) was not
+        the build's to judge, and is carried over whole."""
+        self.built_with = frozenset(self.loaded())
+
     def carry_over(self) -> Memo:
         """A memo for the next build in the same process: what this one used or touched is its
         starting point; the tables it never read are read from the saved files if the next one needs them."""
@@ -128,7 +136,9 @@ class Memo:
         for t in loaded:
             previous = self.previous[t]
             with_added = getattr(previous, "with_added", None)
-            if with_added is None:
+            if with_added is None and self.built_with is not None and t not in self.built_with:
+                tables[t] = {**previous, **self.used[t]}  # read after the build: nothing is known unused
+            elif with_added is None:
                 tables[t] = {**{k: previous[k] for k in self.kept(t)}, **self.used[t]}
             else:  # a keyed table (constat/cache.py): its values stay in the file, this build's are added
                 tables[t] = with_added(self.used[t])

@@ -200,6 +200,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         if changed:
             state.back = back
             cache.write(out, "state", state)
+    memo.end_build()
     _IN_PROCESS.clear()  # one output folder at a time is remembered
     _IN_PROCESS[out] = memo
     if report.written is not None and not nothing_to_do:

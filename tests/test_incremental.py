@@ -1193,3 +1193,29 @@ def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_ch
     assert after["memo-pages"] != before["memo-pages"], "the claim pages' keys are new: rewritten"
     assert after["memo-yaml"] == before["memo-yaml"] and after["memo-html"] == before["memo-html"], \
         "nothing parsed or converted: not rewritten"
+
+
+def test_a_first_look_between_two_preview_builds_leaves_the_next_build_its_checks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # build.py serve on a site already built: its first build has nothing to do and only models
+    # the inputs; a save then gets a first look (which checks the edited file, reading the table
+    # of every file's checks), then the build. That build once checked every file again (11 s at
+    # 10,000 claims, while the next save waited): carrying the memo over to it kept, of a table,
+    # only what the build before had used, and that build had not read the table at all.
+    from constat import preview, validate
+
+    root = new_project(tmp_path / "p")
+    project = Project.at(root)
+    assert not build(project).failed
+    pipeline._IN_PROCESS.clear()  # the preview is a new process
+    started = build(project, save_memo=False, search_later=True, model=True)
+    assert started.model is not None and started.written is not None and started.written.written == 0
+    set_summary(root, "budget-regional/deficit-moitie.yaml", "Le déficit a baissé d’un quart.")
+    edited = root / "claims/budget-regional/deficit-moitie.yaml"
+    assert preview.first_look(root, project.templates, started.model, [edited]), "a first look, as the preview gives"
+    checked: list[Any] = []
+    real = validate._check_claim_alone
+    monkeypatch.setattr(validate, "_check_claim_alone", lambda item: checked.append(item) or real(item))
+    report = build(project, save_memo=False, search_later=True)
+    assert not report.failed and report.written is not None and report.written.written > 0
+    assert checked == [], f"{len(checked)} claim(s) checked again, though none changed since the first look"
