@@ -105,8 +105,10 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
             interrupt: threading.Event | None = None) -> bool:
     """Build; True when the search index still has to be brought up to date (see pipeline.build).
 
-    ``interrupt``, set by a save while the index is built, stops it: nothing is published, and
-    the index is still to be brought up to date.
+    ``interrupt``, set by a newer save, stops the build between two of its stages (or Pagefind,
+    during the idle re-index): nothing is published, and the newer save gets its first look and
+    its build at once, rather than after a build it makes stale (seconds at 10,000 claims, a
+    template edit's 10). The index, or the whole build, is still to be done.
 
     Pages are not served while a build runs (a page and the error panel over it always agree),
     except during the idle re-index (``search_later=False``): it changes no page, and takes
@@ -126,7 +128,8 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
                            model=state.model is None,  # a site already built: the first look needs its model
                            interrupt=interrupt)
         except Interrupted:
-            say("search index interrupted by a save: the save first")
+            say("search index interrupted by a save: the save first" if not search_later
+                else "build interrupted by a newer save: that save first")
             return True
         except Exception as exc:  # the preview must survive anything and say what happened
             record(None, f"{type(exc).__name__}: {exc}")
@@ -305,7 +308,7 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     saves: queue.Queue[set[tuple[Any, str]]] = queue.Queue()
 
     saved = threading.Event()
-    """Set by every save: it stops the search index being built while the preview was idle."""
+    """Set by every save: it stops the build under way (an earlier save's, or the idle re-index)."""
 
     def watcher() -> None:
         for changes in watch(*watch_paths(project.root), stop_event=stop, debounce=200, step=50):
@@ -315,6 +318,7 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     # Watching starts before the first build, so a save made while it runs is not missed.
     threading.Thread(target=watcher, daemon=True).start()
     state = BuildState()
+    unbuilt: set[tuple[Any, str]] = set()
     pending = rebuild(project, state, say)
     server = PreviewServer(port, project.out, _base_path(project), state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -334,8 +338,12 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
                 continue
             while not saves.empty():  # a burst of saves makes one rebuild
                 changes |= set(saves.get_nowait())
+            changes |= unbuilt  # saves whose build a newer one stopped: still shown first, then built
             first_look(project, state, changes, say)
-            pending = rebuild(project, state, say)
+            saved.clear()
+            if saves.empty():  # else the newer save first: this build would be stale before it ends
+                pending = rebuild(project, state, say, interrupt=saved)
+            unbuilt = changes if saved.is_set() else set()  # a save came in: this build may have stopped
     except KeyboardInterrupt:
         pass
     finally:

@@ -250,6 +250,71 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
         preview.process.wait(timeout=10)
 
 
+SLOW_STAGES = """
+import sys, time
+import constat.load, constat.model, constat.render
+from constat.cli import main
+calls = []
+def slowed(module, name):  # every build after the first: three stages of 1.5 s, as at 10,000 claims and more
+    real = getattr(module, name)
+    def slow(*args, **kwargs):
+        calls.append(name)
+        if calls.count(name) > 1:
+            time.sleep(1.5)
+        return real(*args, **kwargs)
+    setattr(module, name, slow)
+slowed(constat.load, "load_project")
+slowed(constat.model, "build_model")
+slowed(constat.render, "render_site")
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_save_during_the_build_of_the_one_before_is_shown_without_waiting_for_it(tmp_path: Path) -> None:
+    # An editor who saves a second claim just after a first: the build of the first save, stale
+    # before it ends, stops between two of its stages; both get their first look, then one build.
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    process = subprocess.Popen([sys.executable, "-c", SLOW_STAGES, "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.stdout is not None
+    try:
+        port = 0
+        while not port:
+            line = process.stdout.readline()
+            assert line, "the preview started"
+            if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
+                port = int(found[1])
+        preview = Preview(root, port, "/dossier/", process)
+        claim = root / "claims/budget-regional/emplois-300.yaml"
+        file = "affirmations/budget-regional/emplois-300/index.html"
+        page = "/dossier/" + file.removesuffix("index.html")
+        original = claim.read_text(encoding="utf-8")
+        claim.write_text(original.replace("Aucun décompte public", "Aucun décompte officiel"), encoding="utf-8")
+        preview.wait_for(page, "Aucun décompte officiel", timeout=3.5)
+        while "first look" not in (line := process.stdout.readline()):
+            assert line, "the first save had its first look; its build (4.5 s) has begun"
+        other = root / "claims/budget-regional/deficit-moitie.yaml"
+        other_file = "affirmations/budget-regional/deficit-moitie/index.html"
+        other.write_text(other.read_text(encoding="utf-8").replace("pas de moitié", "pas de la moitié"),
+                         encoding="utf-8")
+        saved = time.monotonic()
+        preview.wait_for("/dossier/" + other_file.removesuffix("index.html"), "pas de la moitié", timeout=20)
+        assert time.monotonic() - saved < 2.5, "shown without waiting for the first save's build"
+        asked = time.monotonic()
+        _, body, _ = preview.get(page)  # a page the build has yet to publish waits for it
+        assert "Aucun décompte officiel" in body and time.monotonic() - asked < 1, \
+            "the first save, whose build stopped, still shows first, without waiting for the build"
+        preview.wait_for_site(other_file, "pas de la moitié", timeout=20)
+        assert "Aucun décompte officiel" in (root / "site" / file).read_text(encoding="utf-8"), "both saves built"
+        while "interrupted" not in (line := process.stdout.readline()):
+            assert line, "the preview says the first save's build was stopped"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 SLOW_INDEX = """
 import sys
 import constat.search
