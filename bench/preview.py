@@ -75,6 +75,10 @@ class _Server:
             time.sleep(max(0.0, 0.02 - (time.perf_counter() - now)))
         return SHOWN_WITHIN
 
+    def wait_for(self, pattern: str, timeout: float = 600.0) -> None:
+        """Until the preview prints a line matching ``pattern``."""
+        self._wait_for(pattern, timeout)
+
     def wait_for_build(self, timeout: float = 600.0) -> None:
         """Until the preview says a build is over."""
         self._wait_for(r"^(rebuilt|\d+ error)", timeout)
@@ -108,8 +112,9 @@ def measure_preview(cmd: Sequence[str], env: dict[str, str], project: Path,
         times.append(("preview-claim", server.shown(page_of(project, claim), marker, saved)))
         marker, saved = edit_claim(), time.perf_counter()  # the first save's build still runs
         times.append(("preview-claim-during-build", server.shown(page_of(project, claim), marker, saved)))
-        server.wait_for_build()  # the build of the first save (the second's first look came before it)
-        server.wait_for_build()  # the build of the second
+        for _ in range(2):  # the second save's first look, whether the first's build ended or stopped for it
+            server.wait_for("^first look")
+        server.wait_for_build()  # then the second save's build
         time.sleep(1.5)  # idle since 1 s: the search index is being brought up to date, if it had to be
         marker, saved = edit_article(), time.perf_counter()
         times.append(("preview-article-after-build", server.shown(page_of(project, article), marker, saved)))
