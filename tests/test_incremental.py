@@ -930,6 +930,38 @@ def test_a_cache_saved_by_an_earlier_build_is_not_trusted(tmp_path: Path, clean_
     assert_same_as_clean(root, clean_builds, " (inputs and cache of the first build, site/ of the second)")
 
 
+def test_the_cache_knows_each_library_version_as_importlib_metadata_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A library upgraded makes the cache another version's (ignored): its version is read from the
+    # dist-info folders' names; an .egg-info, or a library not found, is asked of importlib.metadata.
+    from importlib import metadata
+
+    from constat import cache
+
+    names = [*cache._LIBRARIES, "types-PyYAML", "jsonschema_specifications", "no-such-library"]
+
+    def expected(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    assert cache.library_versions(names) == {name: expected(name) for name in names}
+    first = tmp_path / "first"  # earlier on sys.path: found first, as importlib.metadata finds it
+    (first / "Markdown-99.1.dist-info").mkdir(parents=True)
+    (first / "Markdown-99.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: Markdown\n"
+                                                                 "Version: 99.1\n")
+    (first / "nh3.egg-info").mkdir()
+    (first / "nh3.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: nh3\nVersion: 0.0.1\n")
+    monkeypatch.syspath_prepend(str(first))
+    metadata_before = {name: expected(name) for name in names}
+    assert metadata_before["markdown"] == "99.1" and metadata_before["nh3"] == "0.0.1"
+    assert cache.library_versions(names) == metadata_before
+    before = cache.code_version.__wrapped__()  # once per process otherwise
+    (first / "Markdown-99.1.dist-info").rename(first / "Markdown-99.2.dist-info")
+    assert cache.code_version.__wrapped__() != before, "another version of a library: another cache"
+
+
 # --- 4. an output folder edited by hand is repaired -------------------------------------------
 
 
