@@ -8,7 +8,9 @@ the one before to show:
 - the same claim saved again as soon as that shows, while the build that follows the first save
   is still running (an editor who fixes a typo at once): its page again;
 - an article saved a little after that build, while the preview brings the search index up to
-  date (on a large site it takes seconds, and a save stops it): the article's page.
+  date (on a large site it takes seconds, and a save stops it): the article's page;
+- a page template saved while a browser shows a claim's page (its reload script tells the
+  server which page is open, as here): that page, rendered with the template as saved.
 
 The preview shows such pages before its build (constat/preview.py); these figures are what an
 editor waits, whatever the build behind them takes. A benchmark, not a test.
@@ -16,6 +18,8 @@ editor waits, whatever the build behind them takes. A benchmark, not a test.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import queue
 import re
@@ -24,8 +28,9 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 SHOWN_WITHIN = 60.0
@@ -75,6 +80,22 @@ class _Server:
             time.sleep(max(0.0, 0.02 - (time.perf_counter() - now)))
         return SHOWN_WITHIN
 
+    @contextlib.contextmanager
+    def viewing(self, path: str) -> Iterator[None]:
+        """A browser showing the page at ``path``: subscribed to the server's events, as the page's
+        reload script is (the server renders the open pages first after a template edit)."""
+        parts = urllib.parse.urlsplit(self.base)
+        events = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=600)
+        try:
+            shown_at = parts.path.rstrip("/") + path  # location.pathname, as the reload script sends it
+            events.request("GET", parts.path.rstrip("/") + "/__constat/events?page=" + urllib.parse.quote(shown_at))
+            answer = events.getresponse()
+            if not answer.fp.readline().startswith(b"data: "):
+                raise RuntimeError("the preview's event stream did not answer")
+            yield
+        finally:
+            events.close()
+
     def wait_for(self, pattern: str, timeout: float = 600.0) -> None:
         """Until the preview prints a line matching ``pattern``."""
         self._wait_for(pattern, timeout)
@@ -101,10 +122,10 @@ def page_of(project: Path, source: Path) -> str:
 
 
 def measure_preview(cmd: Sequence[str], env: dict[str, str], project: Path,
-                    edit_claim: Callable[[], str], edit_article: Callable[[], str],
+                    edit_claim: Callable[[], str], edit_article: Callable[[], str], edit_template: Callable[[], str],
                     claim: Path, article: Path) -> list[tuple[str, float]]:
-    """The three saves above, as (key, seconds until shown); ``edit_*`` save a file and return
-    a text that its page then shows."""
+    """The saves above, as (key, seconds until shown); ``edit_*`` save a file and return a text
+    that its page then shows (``edit_template``: the claim's page)."""
     server = _Server(cmd, env)  # serving once its first build is over (nothing to do on a site just built)
     try:
         times: list[tuple[str, float]] = []
@@ -119,6 +140,10 @@ def measure_preview(cmd: Sequence[str], env: dict[str, str], project: Path,
         marker, saved = edit_article(), time.perf_counter()
         times.append(("preview-article-after-build", server.shown(page_of(project, article), marker, saved)))
         server.wait_for_build()
+        with server.viewing(page_of(project, claim)):
+            marker, saved = edit_template(), time.perf_counter()
+            times.append(("preview-template", server.shown(page_of(project, claim), marker, saved)))
+            server.wait_for_build()
         return times
     finally:
         server.stop()

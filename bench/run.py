@@ -314,13 +314,15 @@ class Editor:
         path.write_text(text, encoding="utf-8")
         return added
 
-    def edit_template(self) -> None:
+    def edit_template(self) -> str:
+        """Returns the text added, which every claim page then shows."""
         # Inside a block: text outside the blocks of a child template is never output, and a real
         # template edit changes every page that uses it.
-        text, n = re.subn(r"(\{% block main %\}\n)", rf"\1<!-- bench edit {self._next()} -->\n",
-                          self.originals[self.template], count=1)
+        added = f"<!-- bench edit {self._next()} -->"
+        text, n = re.subn(r"(\{% block main %\}\n)", rf"\1{added}\n", self.originals[self.template], count=1)
         assert n == 1, "no {% block main %} in templates/claim.html"
         self.template.write_text(text, encoding="utf-8")
+        return added
 
 
 # ------------------------------------------------------------------ one size
@@ -468,13 +470,14 @@ PREVIEW_ROWS = {
     "preview-claim": "a claim saved: its page shown",
     "preview-claim-during-build": "the same claim saved again at once, during the build: its page shown",
     "preview-article-after-build": "an article saved 1.5 s after that build (search index catching up): its page",
+    "preview-template": "a page template saved: the claim page open in a browser shown",
 }
 
 
 def run_preview(result: SizeResult, editor: Editor, serve: Sequence[str], env: dict[str, str], project: Path) -> None:
     """How soon `build.py serve` shows saves (bench/preview.py), on the site the steps above built."""
     try:
-        times = measure_preview(serve, env, project, editor.edit_claim, editor.edit_article,
+        times = measure_preview(serve, env, project, editor.edit_claim, editor.edit_article, editor.edit_template,
                                 editor.claim, editor.article)
     except RuntimeError as exc:
         print(f"  preview: {exc}", flush=True)
