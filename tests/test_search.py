@@ -111,6 +111,40 @@ def test_an_interrupted_index_publishes_nothing_and_the_next_build_completes(tmp
     assert tree(root / "site") == tree(clean / "site")
 
 
+def test_a_save_stops_the_index_without_waiting_for_its_scratch_folder_to_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # At 10,000 claims removing the pages linked for two parts took 0.6 s, which the preview's
+    # first look at the save waited for: the folder now goes in a thread, and the next build
+    # leaves it to that thread (a stopped preview still takes it along: tests/test_serve.py).
+    out = tmp_path / "site"
+    out.mkdir()
+    site: Site = None  # type: ignore[assignment]  # read by Pagefind's command line only, replaced here
+    pages = {f"p{n}/index.html": b"<html><body><main data-pagefind-body><p>mot</p></main></body></html>"
+             for n in range(3)}
+    monkeypatch.setattr(search, "_command", lambda source, output, site: ["sleep", "30"])
+    real_rmtree, removing = shutil.rmtree, threading.Event()
+
+    def slow_rmtree(path: object, ignore_errors: bool = False) -> None:
+        removing.set()
+        time.sleep(2)
+        real_rmtree(path, ignore_errors=ignore_errors)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search.shutil, "rmtree", slow_rmtree)
+    interrupt = threading.Event()
+    threading.Timer(0.5, interrupt.set).start()
+    started = time.monotonic()
+    with pytest.raises(search.Interrupted):
+        search._index(pages, site, interrupt, out)
+    assert time.monotonic() - started < 1.5, "stopped at once, the folder removed meanwhile"
+    (scratch,) = tmp_path.glob(".site.pagefind-*")
+    search.remove_scratch(out)  # the build that follows: the thread's folder is not its own to remove
+    assert removing.wait(2) and scratch.exists()
+    deadline = time.monotonic() + 10
+    while (scratch.exists() or search._REMOVING) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not scratch.exists() and not search._REMOVING, "removed by the thread"
+
+
 def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # At 10,000 claims the index comes in parts (constat/search.py); here in parts of 2 pages,
