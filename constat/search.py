@@ -207,6 +207,12 @@ class _Either:
         self.own.set()
 
 
+def _by_caller(interrupt: threading.Event | _Either | None) -> bool:
+    """Whether the caller's ``interrupt`` is set (a save, in the preview), not only this build's own stop."""
+    caller = interrupt.interrupt if isinstance(interrupt, _Either) else interrupt
+    return caller is not None and caller.is_set()
+
+
 class Interrupted(Exception):
     """The index was being built when ``interrupt`` was set: Pagefind was stopped, nothing is published."""
 
@@ -305,8 +311,11 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
             raise RuntimeError(f"Pagefind failed ({pagefind.returncode}): {stderr.strip() or stdout.strip()}")
         files = {f"pagefind/{p.relative_to(output).as_posix()}": p.read_bytes()
                  for p in sorted(output.rglob("*")) if p.is_file() and not _LEFT_OUT.search(p.name)}
-    except Interrupted:  # a save in the preview: shown first, the folder removed meanwhile
-        _remove_aside(scratch)
+    except Interrupted:
+        if _by_caller(interrupt):  # a save in the preview: shown first, the folder removed meanwhile
+            _remove_aside(scratch)
+        else:  # the build is stopping (Ctrl+C, a stop signal): the folder goes before it ends
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
