@@ -173,9 +173,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _slow_preview(root: Path) -> Preview:
+def _slow_preview(root: Path, script: str = SLOW_BUILDS) -> Preview:
     """The preview on a site already built, every build after the first slowed down as at 10,000 claims."""
-    process = subprocess.Popen([sys.executable, "-c", SLOW_BUILDS, "serve", "--root", str(root), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-c", script, "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     assert process.stdout is not None
@@ -275,18 +275,10 @@ def test_a_save_during_the_build_of_the_one_before_is_shown_without_waiting_for_
     # before it ends, stops between two of its stages; both get their first look, then one build.
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
-    process = subprocess.Popen([sys.executable, "-c", SLOW_STAGES, "serve", "--root", str(root), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    preview = _slow_preview(root, SLOW_STAGES)
+    process = preview.process
     assert process.stdout is not None
     try:
-        port = 0
-        while not port:
-            line = process.stdout.readline()
-            assert line, "the preview started"
-            if found := re.search(r"on http://127\.0\.0\.1:(\d+)/", line):
-                port = int(found[1])
-        preview = Preview(root, port, "/dossier/", process)
         claim = root / "claims/budget-regional/emplois-300.yaml"
         file = "affirmations/budget-regional/emplois-300/index.html"
         page = "/dossier/" + file.removesuffix("index.html")
