@@ -276,7 +276,7 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # Beside the output folder when there is one: the pages are linked there, never copied, and
     # what a killed build leaves (SIGKILL, the kernel out of memory) the next one removes.
     where = dict(dir=out.parent, prefix=scratch_prefix(out)) if out is not None else dict(prefix="constat-pagefind-")
-    scratch = tempfile.mkdtemp(**where)
+    scratch, aside = tempfile.mkdtemp(**where), False
     try:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):
@@ -312,13 +312,13 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
         files = {f"pagefind/{p.relative_to(output).as_posix()}": p.read_bytes()
                  for p in sorted(output.rglob("*")) if p.is_file() and not _LEFT_OUT.search(p.name)}
     except Interrupted:
-        if _by_caller(interrupt):  # a save in the preview: shown first, the folder removed meanwhile
+        # A save in the preview: shown first, the folder removed meanwhile. A build that stops
+        # (Ctrl+C, a stop signal: this build's own stop) removes it before it ends.
+        aside = _by_caller(interrupt)
+        raise
+    finally:
+        if aside:
             _remove_aside(scratch)
-        else:  # the build is stopping (Ctrl+C, a stop signal): the folder goes before it ends
+        else:
             shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    shutil.rmtree(scratch, ignore_errors=True)
     return files

@@ -341,9 +341,11 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
             changes |= unbuilt  # saves whose build a newer one stopped: still shown first, then built
             first_look(project, state, changes, say)
             saved.clear()
-            if saves.empty():  # else the newer save first: this build would be stale before it ends
+            if saves.empty():
                 pending = rebuild(project, state, say, interrupt=saved)
-            unbuilt = changes if saved.is_set() else set()  # a save came in: this build may have stopped
+                unbuilt = changes if saved.is_set() else set()  # a save came in: this build may have stopped
+            else:  # the newer save first: this build would be stale before it ends
+                unbuilt = changes
     except KeyboardInterrupt:
         pass
     finally:
