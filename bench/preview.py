@@ -38,26 +38,27 @@ SHOWN_WITHIN = 60.0
 
 
 class _Server:
-    """`build.py serve` on a free port, its output lines read as they come, with their time."""
+    """`build.py serve` on a free port, its output lines read as they come."""
 
     def __init__(self, cmd: Sequence[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen([*cmd, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, text=True, start_new_session=True)
-        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
-        self.base = self._wait_for(r"on (http://127\.0\.0\.1:\d+/\S*) ", 600.0)[1]
+        self.base = self.wait_for(r"on (http://127\.0\.0\.1:\d+/\S*) ")[1]
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.put((time.perf_counter(), line.rstrip("\n")))
+            self.lines.put(line.rstrip("\n"))
 
-    def _wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = 600.0) -> re.Match[str]:
+        """Until the preview prints a line matching ``pattern``."""
         end = time.perf_counter() + timeout
         while (left := end - time.perf_counter()) > 0:
             try:
-                _, line = self.lines.get(timeout=left)
+                line = self.lines.get(timeout=left)
             except queue.Empty:
                 break
             self.log.append(line)
@@ -96,13 +97,9 @@ class _Server:
         finally:
             events.close()
 
-    def wait_for(self, pattern: str, timeout: float = 600.0) -> None:
-        """Until the preview prints a line matching ``pattern``."""
-        self._wait_for(pattern, timeout)
-
     def wait_for_build(self, timeout: float = 600.0) -> None:
         """Until the preview says a build is over."""
-        self._wait_for(r"^(rebuilt|\d+ error)", timeout)
+        self.wait_for(r"^(rebuilt|\d+ error)", timeout)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -114,14 +111,14 @@ class _Server:
                 self.proc.wait()
 
 
-def page_of(project: Path, source: Path) -> str:
+def page_of(source: Path) -> str:
     """The site path of a claim's or an article's page (the converted corpus keeps file names as slugs)."""
     if source.suffix == ".md":
         return f"/articles/{source.stem}/"
     return f"/affirmations/{source.parent.name}/{source.stem}/"
 
 
-def measure_preview(cmd: Sequence[str], env: dict[str, str], project: Path,
+def measure_preview(cmd: Sequence[str], env: dict[str, str],
                     edit_claim: Callable[[], str], edit_article: Callable[[], str], edit_template: Callable[[], str],
                     claim: Path, article: Path) -> list[tuple[str, float]]:
     """The saves above, as (key, seconds until shown); ``edit_*`` save a file and return a text
@@ -130,19 +127,19 @@ def measure_preview(cmd: Sequence[str], env: dict[str, str], project: Path,
     try:
         times: list[tuple[str, float]] = []
         marker, saved = edit_claim(), time.perf_counter()
-        times.append(("preview-claim", server.shown(page_of(project, claim), marker, saved)))
+        times.append(("preview-claim", server.shown(page_of(claim), marker, saved)))
         marker, saved = edit_claim(), time.perf_counter()  # the first save's build still runs
-        times.append(("preview-claim-during-build", server.shown(page_of(project, claim), marker, saved)))
+        times.append(("preview-claim-during-build", server.shown(page_of(claim), marker, saved)))
         for _ in range(2):  # the second save's first look, whether the first's build ended or stopped for it
             server.wait_for("^first look")
         server.wait_for_build()  # then the second save's build
         time.sleep(1.5)  # idle since 1 s: the search index is being brought up to date, if it had to be
         marker, saved = edit_article(), time.perf_counter()
-        times.append(("preview-article-after-build", server.shown(page_of(project, article), marker, saved)))
+        times.append(("preview-article-after-build", server.shown(page_of(article), marker, saved)))
         server.wait_for_build()
-        with server.viewing(page_of(project, claim)):
+        with server.viewing(page_of(claim)):
             marker, saved = edit_template(), time.perf_counter()
-            times.append(("preview-template", server.shown(page_of(project, claim), marker, saved)))
+            times.append(("preview-template", server.shown(page_of(claim), marker, saved)))
             server.wait_for_build()
         return times
     finally:

@@ -441,7 +441,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
                 result.rows[key].note = files
         run("check", "Constat, build.py check", [*build_py, "check", "--root", str(project)], timeout)
         if not use_shim:
-            run_preview(result, editor, [*build_py, "serve", "--root", str(project), "--out", str(out)], env, project)
+            run_preview(result, editor, [*build_py, "serve", "--root", str(project), "--out", str(out)], env)
     # Search left out, same code otherwise: the difference is the indexing step, whole-process.
     nosearch = [*shim, "--no-search", "--root", str(project), "--out", str(work / "site-nosearch")]
     for _ in range(repeat):
@@ -474,10 +474,10 @@ PREVIEW_ROWS = {
 }
 
 
-def run_preview(result: SizeResult, editor: Editor, serve: Sequence[str], env: dict[str, str], project: Path) -> None:
+def run_preview(result: SizeResult, editor: Editor, serve: Sequence[str], env: dict[str, str]) -> None:
     """How soon `build.py serve` shows saves (bench/preview.py), on the site the steps above built."""
     try:
-        times = measure_preview(serve, env, project, editor.edit_claim, editor.edit_article, editor.edit_template,
+        times = measure_preview(serve, env, editor.edit_claim, editor.edit_article, editor.edit_template,
                                 editor.claim, editor.article)
     except RuntimeError as exc:
         print(f"  preview: {exc}", flush=True)
