@@ -1,8 +1,8 @@
 """Where one Constat build spends its time: stage timers (no profiler) and a cProfile breakdown by library.
 
-Usage: python bench/profile_build.py --root PROJECT --out SITE [--mode stages|cprofile|both] [--title TEXT]
+Usage: python bench/profile_build.py --root PROJECT --out SITE [--mode stages|cprofile] [--no-search] [--title TEXT]
 
-Both modes run the build in this process with Pagefind's reader limit raised (see bench/shim.py).
+Both modes run the build in this process (with --no-search, without its search index: bench/shim.py).
 ``stages`` wraps the pipeline's functions with wall-clock timers and nothing else, so its split is
 undistorted; ``cprofile`` attributes every function's own time to a cost centre (YAML, jsonschema,
 Markdown, quote search, Jinja, Pagefind, writing…) by the file its code is in; the time of the
@@ -19,6 +19,7 @@ import importlib
 import os
 import pstats
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,28 +34,40 @@ sys.path.insert(0, str(HERE))
 
 # (module, function, label); stages first, then the parts of them worth seeing apart. The other
 # engineers change constat/ freely: a name that no longer exists is skipped, never an error.
+# A stage's time leaves out the stages timed inside it (the memo's tables are read by whichever
+# stage first asks for one), so the stages add up to the build; the parts are inclusive.
 STAGES = [
-    ("constat.pipeline", "load_project", "load: read files, YAML events"),
-    ("constat.pipeline", "validate", "validate: every check"),
+    ("constat.cache", "read_state", "cache: the previous build's state read"),
+    ("constat.pipeline", "quick_inputs", "inputs: every input file listed, hashed when changed"),
+    ("constat.pipeline", "Checked", "write: the output folder checked (forks a process)"),
+    ("constat.write", "Checked.back_after", "write: the output folder checked (forks a process)"),
+    ("constat.forking", "Aside.result", "write: the output folder checked (forks a process)"),
+    ("constat.write", "Manifest.verdict", "write: the output folder checked (forks a process)"),
+    ("constat.cache", "_read_table", "cache: memo tables read"),
+    ("constat.pipeline", "_prefill_if_cold", "prefill: files parsed, checked, converted on every core"),
+    ("constat.load", "load_project", "load: read files, YAML events"),
+    ("constat.validate", "validate", "validate: every check"),
     ("constat.model", "build_model", "model: dataclasses, Markdown of verdicts"),
-    ("constat.claimreview", "claim_review", "ClaimReview: build + check"),
-    ("constat.claimreview", "check_claim_review", "ClaimReview: build + check"),
+    ("constat.pipeline", "_check_claim_review", "ClaimReview: build + check"),
     ("constat.render", "render_site", "render: Jinja2 pages, feeds, exports"),
+    ("constat.pipeline", "_vocabulary", "search: the site's vocabulary"),
     ("constat.search", "index_parts", "search: Pagefind index (its parts)"),
-    ("constat.write", "publish", "write: staging folder, compare, swap"),
+    ("constat.write", "publish_site", "write: compare, write, swap"),
+    ("constat.cache", "save_memo", "cache: memo saved"),
+    ("constat.cache", "write", "cache: state written"),
+    ("constat.memo", "Memo.end_build", "cache: memo carried over"),
+    ("constat.pipeline", "sort_problems", "validate: every check"),
 ]
 PARTS = [
-    ("constat.validate", "check_schema", "validate › JSON Schema (jsonschema)"),
-    ("constat.validate", "markdown_problems", "validate › Markdown safety checks (incl. converting it)"),
-    ("constat.validate", "markdown_to_html", "validate › Markdown of article bodies"),
-    ("constat.validate", "plain_text", "validate › quote search (fold, find)"),
-    ("constat.validate", "fold", "validate › quote search (fold, find)"),
-    ("constat.validate", "find_quote", "validate › quote search (fold, find)"),
+    ("constat.validate", "check_schema", "validate › JSON Schema (jsonschema-rs)"),
+    ("constat.validate", "markdown_problems", "validate › Markdown safety checks"),
+    ("constat.validate", "quote_position", "validate › quote search (fold, find)"),
+    ("constat.validate", "folded_article_text", "validate › quote search (fold, find)"),
     ("constat.model", "markdown_to_html", "model › Markdown"),
     ("constat.model", "inline_markdown", "model › Markdown"),
-    ("constat.model", "find_quote", "model › quote search"),
-    ("constat.model", "fold", "model › quote search"),
-    ("constat.model", "plain_text", "model › quote search"),
+    ("constat.model", "quote_position", "model › quote search"),
+    ("constat.render", "fingerprint", "render › page keys (their contexts)"),
+    ("constat.render", "_render_pages", "render › pages (Jinja2, on every core)"),
 ]
 
 # Cost centres for cProfile, by a fragment of the code's file name; first match wins.
@@ -89,39 +102,52 @@ CENTRES = [
 ]
 
 
-def _timed(label: str, func: Callable[..., Any], totals: dict[str, float], active: set[str]) -> Callable[..., Any]:
+def _timed(label: str, func: Callable[..., Any], totals: dict[str, float], active: list[tuple[str, list[float]]],
+           exclusive: bool) -> Callable[..., Any]:
+    """``func`` adding its wall time to ``totals[label]``; ``active``: the labels being timed, in
+    the order they started, each with the time spent in labels timed inside it (``exclusive``:
+    taken off its own)."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if label in active:  # nested or recursive call under the same label: counted once, outside
-            return func(*args, **kwargs)
-        active.add(label)
+        if any(name == label for name, _ in active) or threading.current_thread() is not _MAIN:
+            return func(*args, **kwargs)  # nested or recursive under the same label: counted once, outside
+        inner = [0.0]
+        active.append((label, inner))
         start = time.perf_counter()
         try:
             return func(*args, **kwargs)
         finally:
-            totals[label] += time.perf_counter() - start
-            active.discard(label)
+            took = time.perf_counter() - start
+            active.pop()
+            totals[label] += took - inner[0] if exclusive else took
+            if active:
+                active[-1][1][0] += took
 
     return wrapper
 
 
-def install_timers(specs: list[tuple[str, str, str]], totals: dict[str, float]) -> list[str]:
-    active: set[str] = set()
+_MAIN = threading.main_thread()
+"""Only the build's own thread is timed (Pagefind's parts are waited for in threads)."""
+
+
+def install_timers(specs: list[tuple[str, str, str]], totals: dict[str, float], *,
+                   exclusive: bool = False) -> list[str]:
+    active: list[tuple[str, list[float]]] = []
     missing = []
     for module_name, name, label in specs:
-        module = importlib.import_module(module_name)
-        func = getattr(module, name, None)
+        owner: Any = importlib.import_module(module_name)
+        *path, attribute = name.split(".")  # a method: Class.method
+        for part in path:
+            owner = getattr(owner, part, None)
+        func = getattr(owner, attribute, None)
         if func is None:
             missing.append(f"{module_name}.{name}")
             continue
-        setattr(module, name, _timed(label, func, totals, active))
+        setattr(owner, attribute, _timed(label, func, totals, active, exclusive))
     return missing
 
 
 def _build(root: Path, out: Path) -> tuple[float, Any]:
-    from shim import _raise_stream_limit
-
-    _raise_stream_limit(2**30)
     from constat.pipeline import Project, build
 
     start = time.perf_counter()
@@ -142,7 +168,7 @@ def stages(root: Path, out: Path, title: str) -> str:
     imports = time.perf_counter() - start
     totals: dict[str, float] = defaultdict(float)
     parts: dict[str, float] = defaultdict(float)
-    missing = install_timers(STAGES, totals) + install_timers(PARTS, parts)
+    missing = install_timers(STAGES, totals, exclusive=True) + install_timers(PARTS, parts)
     wall, report = _build(root, out)
     written = report.written
     lines = [f"### Stages of the {title} (wall clock, no profiler)", "",
@@ -235,7 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--mode", choices=("stages", "cprofile"), default="stages")
     parser.add_argument("--title", default="build")
+    parser.add_argument("--no-search", action="store_true",
+                        help="index_parts replaced by nothing, as in bench/shim.py --no-search")
     args = parser.parse_args(argv)
+    if args.no_search:
+        from shim import _leave_out_search
+
+        _leave_out_search()
     if args.mode == "stages":
         print(stages(args.root, args.out, args.title))
     else:
