@@ -15,7 +15,21 @@ NNBSP = "\u202f"
 MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
           "septembre", "octobre", "novembre", "décembre")
 
+APOSTROPHE = "\u2019"
+"""The apostrophe French print uses (’), for the ' a keyboard types."""
+
 _SPACES = "[ \u00a0\u202f]"
+_TYPED_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'")
+_ADDRESS = re.compile(r"[/:@]")
+
+
+def _apostrophes(run: re.Match[str]) -> str:
+    """The ' after a letter, in a run of text without spaces, becomes ’ (« l’État », « aujourd’hui »),
+    unless the run may be an address (a / : or @ in it): a link's target must stay as typed."""
+    word = run[0]
+    return word if _ADDRESS.search(word) else _TYPED_APOSTROPHE.sub(APOSTROPHE, word)
+
+
 _RULES = (
     (re.compile(f"{_SPACES}+([;!?])"), NNBSP + r"\1"),
     (re.compile(f"{_SPACES}+:"), NBSP + ":"),
@@ -23,8 +37,9 @@ _RULES = (
     (re.compile(f"{_SPACES}*»"), NBSP + "»"),
     (re.compile(f"(?<=\\d){_SPACES}+%"), NBSP + "%"),
     (re.compile(r"(?<=\d) (?=\d{3}(?!\d))"), NNBSP),
+    (re.compile(r"\S*[^\W\d_]'\S*"), _apostrophes),
 )
-_ANY_RULE = re.compile(f"{_SPACES}[;!?:%]|[«»]|\\d \\d")
+_ANY_RULE = re.compile(f"{_SPACES}[;!?:%]|[«»]|\\d \\d|[^\\W\\d_]'")
 """What at least one of the rules needs: most strings have none of it, and are returned as they are."""
 
 
@@ -33,7 +48,9 @@ def typography(text: str) -> str:
 
     Only spaces the writer typed are changed into no-break ones (so a line never starts
     with « : » or « ! »); none is added before ; ! ? or :, because quotes stay verbatim and
-    a URL or a time must not gain a space. Guillemets always get their inner spaces.
+    a URL or a time must not gain a space. Guillemets always get their inner spaces. The
+    apostrophe a keyboard types after a letter is printed as French print has it (’), as
+    everywhere on the site, except in what may be an address.
     """
     text = str(text)  # a str subclass (Markup) would change how the result is escaped
     if _ANY_RULE.search(text) is None:

@@ -30,6 +30,18 @@ def test_no_space_is_added_where_none_was_typed() -> None:
     assert typography("25%") == "25%"
 
 
+def test_the_apostrophe_a_keyboard_types_is_printed_as_french_print_has_it() -> None:
+    assert typography("l'État d'urgence, aujourd'hui") == "l’État d’urgence, aujourd’hui"
+    assert typography("« C'est l'heure »") == f"«{NBSP}C’est l’heure{NBSP}»"
+    assert typography("l’État") == "l’État"  # already typeset: unchanged, as is any text typeset twice
+    # Not after a digit (5'30), and never inside what may be an address: a link must stay as typed.
+    assert typography("5'30") == "5'30"
+    assert typography("https://fr.wikipedia.org/wiki/Minist%C3%A8re_de_l'Int%C3%A9rieur") == \
+        "https://fr.wikipedia.org/wiki/Minist%C3%A8re_de_l'Int%C3%A9rieur"
+    assert typography("voir l'avis https://example.org/l'avis") == "voir l’avis https://example.org/l'avis"
+    assert typography("mailto:o'brien@example.org") == "mailto:o'brien@example.org"
+
+
 def test_de_before_a_name_elides_and_contracts_as_french_does() -> None:
     # « Affirmation de Euronews » and « le site de Le Monde » are not French.
     assert de("Euronews") == "d’Euronews"
@@ -59,7 +71,7 @@ def test_slugs_are_lowercase_ascii_words() -> None:
     assert slugify("  ") == ""
 
 
-_TYPED = st.text(alphabet=st.sampled_from(list(" \u00a0\u202f;!?:%«»0123456789abcé.,'")), max_size=40)
+_TYPED = st.text(alphabet=st.sampled_from(list(" \u00a0\u202f;!?:%«»0123456789abcé.,'’/@")), max_size=40)
 
 
 @given(_TYPED)
@@ -69,3 +81,9 @@ def test_the_quick_path_gives_what_every_rule_gives(text: str) -> None:
     for pattern, replacement in _RULES:
         expected = pattern.sub(replacement, expected)
     assert typography(text) == expected
+
+
+@given(_TYPED)
+def test_typesetting_twice_changes_nothing_more(text: str) -> None:
+    # The preview and the build typeset text that may already have been typeset (a name in a title).
+    assert typography(typography(text)) == typography(text)

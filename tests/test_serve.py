@@ -106,7 +106,7 @@ def test_a_save_rebuilds_and_an_error_shows_over_the_last_good_site(preview: Pre
     assert "Aucun décompte officiel" in body, "the last good page is still there under the panel"
     assert tree(preview.root / "site") == good
     claim.write_text(claim.read_text(encoding="utf-8").replace("status: fause", "status: faux"), encoding="utf-8")
-    body = preview.wait_for(page, "Verdict : </span>Faux")
+    body = preview.wait_for(page, "Verdict\u00a0: </span>Faux")
     assert 'role="alert"' not in body
 
 
