@@ -62,10 +62,14 @@ def validate(inputs: Inputs) -> list[Problem]:
             problems.append(Problem(path, 1, 1, "orphan-claims",
                                     f"no article content/{slug}.md for this folder of claims"
                                     + did_you_mean(slug, articles)))
+    memo, scale = current(), inputs.statuses.sha if inputs.statuses is not None else None
     for claim in inputs.claims:
         source = articles.get(claim.article_slug) if claim.article_slug not in unsafe else None
         problems += check_alone(claim)
-        problems += check_claim_against(claim, rated, source)
+        # What it reads: the claim's file, its article's (the sha of the whole file) and the scale.
+        problems += memo.get("checks", ("against", claim.doc.path, claim.doc.sha, scale,
+                                        source.front.sha if source is not None else None),
+                             partial(check_claim_against, claim, rated, source))
     problems += _check_shared_pages(inputs.claims)
     return problems
 

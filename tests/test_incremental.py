@@ -1041,6 +1041,23 @@ def test_unchanged_inputs_are_not_read_again_and_changed_ones_are(tmp_path: Path
                                       if not name.startswith("templates/"))
 
 
+def test_claims_are_checked_again_against_a_changed_scale_of_verdicts(tmp_path: Path) -> None:
+    # What a claim is checked against (its article, the scale) is remembered with the claim's
+    # check: renaming a verdict in statuses.yaml, which changes no claim file, still finds the
+    # claims rated with the old name.
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    statuses = read_yaml(root / "statuses.yaml")
+    for status in statuses:
+        if status["key"] == "faux":
+            status["key"] = "errone"
+    write_yaml(root / "statuses.yaml", statuses)
+    report = build(Project.at(root))
+    fresh = build(Project.at(copy_project(root, tmp_path / "fresh")), fresh=True)
+    assert report.failed and problem_lines(report) == problem_lines(fresh)
+    assert any('unknown status "faux"' in line for line in problem_lines(report))
+
+
 def test_a_claim_file_parsed_before_is_not_read_again_yet_its_problems_keep_their_positions(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A claim file the quick check vouches for (same size, times and inode as when its bytes were
