@@ -11,10 +11,12 @@ panel listing them above the last good site.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import html
 import http.server
 import mimetypes
 import queue
+import signal
 import sys
 import threading
 from collections import Counter
@@ -304,6 +306,9 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     """Build, serve and rebuild on change until interrupted (or ``stop`` is set, for tests)."""
     from watchfiles import watch  # only the preview needs a watcher
 
+    if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        # A preview that seems stuck: `kill -USR1 <pid>` prints what each of its threads is doing.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     stop = stop or threading.Event()
     saves: queue.Queue[set[tuple[Any, str]]] = queue.Queue()
 

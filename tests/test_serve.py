@@ -71,8 +71,22 @@ def preview(tmp_path: Path) -> Iterator[Preview]:
             break
     assert port, "the preview announced its address"
     yield Preview(root, port, base, process)
+    stop(process)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stop a preview as a terminal's kill does, and read its output to the end (a process that
+    writes never waits on a full pipe). One still running 30 s later is asked for the stack of
+    each of its threads (faulthandler, on SIGUSR1), and the test fails with them."""
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        return process.communicate(timeout=30)[0] or ""
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        process.kill()
+        out = process.communicate()[0] or ""
+        pytest.fail(f"the preview had not stopped 30 s after SIGTERM; its threads:\n{out[-6000:]}", pytrace=False)
 
 
 def test_the_preview_serves_the_built_site_with_live_reload(preview: Preview) -> None:
@@ -214,8 +228,21 @@ def test_an_edited_template_shows_the_open_page_before_the_build(tmp_path: Path)
         assert built == first, "the first look is the page the build then publishes"
     finally:
         events.close()
-        preview.process.terminate()
-        preview.process.wait(timeout=10)
+        stop(preview.process)
+
+
+def test_a_preview_asked_with_sigusr1_prints_what_its_threads_do_and_goes_on(preview: Preview) -> None:
+    # For a preview that seems stuck: `kill -USR1 <pid>` shows where each thread is, without stopping it.
+    assert preview.process.stdout is not None
+    preview.process.send_signal(signal.SIGUSR1)
+    lines = []
+    while not any(re.search(r'serve\.py", line \d+ in serve$', line.rstrip()) for line in lines[-1:]):
+        line = preview.process.stdout.readline()
+        assert line, "the preview printed the stack of its main thread:\n" + "".join(lines)
+        lines.append(line)
+    assert any(line.startswith("Thread 0x") for line in lines), "every thread"
+    status, _, _ = preview.get("/dossier/")
+    assert status == 200, "and goes on serving"
 
 
 def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_page(tmp_path: Path) -> None:
@@ -246,8 +273,7 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
         _, body, _ = preview.get(page)
         assert 'role="alert"' in body and "Aucun décompte officiel" in body
     finally:
-        preview.process.terminate()
-        preview.process.wait(timeout=10)
+        stop(preview.process)
 
 
 SLOW_STAGES = """
@@ -303,10 +329,9 @@ def test_a_save_during_the_build_of_the_one_before_is_shown_without_waiting_for_
         while "interrupted" not in (line := process.stdout.readline()):
             assert line, "the preview says the first save's build was stopped"
     finally:
-        # Its output read to the end (a writer never waits on a full pipe); once, in CI, it had
-        # not stopped 10 s after the signal (not seen again in 29 runs here, 20 of them under load).
-        process.terminate()
-        process.communicate(timeout=30)
+        # Once, in CI, it had not stopped 10 s after the signal (not seen again in 29 runs here,
+        # 20 of them under load): stop() says what its threads were doing if it happens again.
+        stop(process)
 
 
 SLOW_INDEX = """
@@ -359,8 +384,8 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
             assert line, "the preview says the index was interrupted"
         time.sleep(1.5)  # idle again: the slow index starts over
         assert _running_in(scratch), "Pagefind is indexing from its scratch folder"
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+        stop(process)
+        assert process.returncode == 0
         assert not _running_in(scratch), "no Pagefind left running"
         assert leftovers(root) == [], "no scratch folder left behind"
     finally:
