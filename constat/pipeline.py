@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 from constat.load import MAX_FILE_BYTES
 from constat.memo import MISSING, Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
-from constat.search import remove_scratch
+from constat.search import Interrupt, remove_scratch
 from constat.write import Checked, WriteReport, recover
 
 if TYPE_CHECKING:
-    import threading
-
     from constat.cache import State
     from constat.load import Inputs
     from constat.model import Claim, Dossier
@@ -126,7 +124,7 @@ def _memo_for(out: Path) -> Memo | None:
 
 
 def build(project: Project, *, strict: bool = False, save_memo: bool = True, search_later: bool = False,
-          fresh: bool = False, model: bool = False, interrupt: threading.Event | None = None) -> Report:
+          fresh: bool = False, model: bool = False, interrupt: Interrupt | None = None) -> Report:
     """Check, then (only if the inputs are sound) render the site and publish it.
 
     Incremental: what the previous build did is in the cache beside the output folder
@@ -155,7 +153,7 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
 
 
 def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,
-           want_model: bool, interrupt: threading.Event | None) -> Report:
+           want_model: bool, interrupt: Interrupt | None) -> Report:
     from constat import cache
 
     out = project.out
@@ -231,7 +229,7 @@ def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo) -
         prefill(project.root, sorted(contents), memo)
 
 
-def _stop_if(interrupt: threading.Event | None) -> None:
+def _stop_if(interrupt: Interrupt | None) -> None:
     """Between stages, the preview's idle re-index gives way to a save (see build's ``interrupt``)."""
     if interrupt is not None and interrupt.is_set():
         from constat.search import Interrupted
@@ -294,7 +292,7 @@ def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
 
 def _render_and_publish(project: Project, inputs: Inputs, report: Report, state: State,
                         checked: Checked, search_later: bool,
-                        interrupt: threading.Event | None) -> None:
+                        interrupt: Interrupt | None) -> None:
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat.claimreview import has_claim_review
     from constat.model import build_model
@@ -320,7 +318,7 @@ def _render_and_publish(project: Project, inputs: Inputs, report: Report, state:
 
 def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
                                 checked: Checked, search_later: bool,
-                                interrupt: threading.Event | None, spool: Spool) -> None:
+                                interrupt: Interrupt | None, spool: Spool) -> None:
     from constat.render import TemplateProblem, render_site
     from constat.search import index_parts, part_count, part_key, parts_file, split
     from constat.write import publish_site

@@ -33,8 +33,17 @@ import threading
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from constat.model import Site
+
+
+class Interrupt(Protocol):
+    """What stops a build or an index when set: a threading.Event, or the preview builder's count
+    of saves (constat/builder.py)."""
+
+    def is_set(self) -> bool: ...
+
 
 _LEFT_OUT = re.compile(r"pagefind-(component-ui|modular-ui|ui|highlight)\.(js|css)$")
 """Pagefind's ready-made interfaces: the search page has its own script and the site one stylesheet."""
@@ -150,7 +159,7 @@ def parts_file(folders: list[str], hidden: list[str]) -> dict[str, bytes]:
 
 
 def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, vocabulary: list[str] | None,
-                interrupt: threading.Event | None = None, *,
+                interrupt: Interrupt | None = None, *,
                 out: Path | None = None) -> tuple[dict[str, dict[str, bytes]], list[str]]:
     """Each part's index files (paths from the site's root), built two at a time, and the ids
     Pagefind gave the vocabulary page (none without one: a single part).
@@ -197,7 +206,7 @@ def _fragments_of(built: Mapping[str, Mapping[str, bytes]], url: str) -> list[st
 class _Either:
     """Set when the caller's ``interrupt`` is, or once ``set()`` here (without touching the caller's)."""
 
-    def __init__(self, interrupt: threading.Event | None) -> None:
+    def __init__(self, interrupt: Interrupt | None) -> None:
         self.interrupt, self.own = interrupt, threading.Event()
 
     def is_set(self) -> bool:
@@ -207,7 +216,7 @@ class _Either:
         self.own.set()
 
 
-def _by_caller(interrupt: threading.Event | _Either | None) -> bool:
+def _by_caller(interrupt: Interrupt | None) -> bool:
     """Whether the caller's ``interrupt`` is set (a save, in the preview), not only this build's own stop."""
     caller = interrupt.interrupt if isinstance(interrupt, _Either) else interrupt
     return caller is not None and caller.is_set()
@@ -265,7 +274,7 @@ def _remove_aside(scratch: str) -> None:
 
 
 def _index(pages: Mapping[str, bytes | str], site: Site,
-           interrupt: threading.Event | _Either | None, out: Path | None = None) -> dict[str, bytes]:
+           interrupt: Interrupt | None, out: Path | None = None) -> dict[str, bytes]:
     # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
     # package ships), and the index comes back as the files it writes there. Its Python API was
     # dropped: it waits about 0.1 s per reply, its get_files reply overflows its 2 MiB reader from

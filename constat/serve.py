@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from constat import preview
+from constat.builder import Builder, BuilderGone, BuildFailed
 from constat.load import Inputs
 from constat.model import Dossier
 from constat.pipeline import Project, Report, build
@@ -36,6 +37,7 @@ HOST = "127.0.0.1"
 """Never another address: the preview shows unpublished work and runs no access control."""
 EVENTS = "/__constat/events"
 WATCHED = ("content", "claims", "templates", "site.yaml", "statuses.yaml")
+BUILDER_GONE = "the builder process has ended: the preview builds in its own process now, on one core"
 
 _RELOAD_SCRIPT = """<script>
 (() => { const s = new EventSource("%s?page=" + encodeURIComponent(location.pathname)); let last = null;
@@ -83,17 +85,27 @@ class BuildState:
 
 
 def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any, str]],
-               say: Callable[[str], None]) -> None:
-    """Show the pages of edited claims and articles before the build (constat/preview.py), when it can."""
+               say: Callable[[str], None], builder: Builder | None = None) -> None:
+    """Show the pages of edited claims and articles before the build (constat/preview.py), when it
+    can; in the ``builder``, which has the model, when there is one."""
     from watchfiles import Change
 
-    if state.failed or state.model is None or any(change == Change.deleted for change, _ in changes):
+    builder = builder if builder is not None and not builder.closed else None
+    if state.failed or (state.model is None and builder is None) \
+            or any(change == Change.deleted for change, _ in changes):
         return
     with state.changed:
         viewed = list(state.viewed)  # a page no tab shows any more is taken out (PreviewHandler._events)
+    changed = [Path(p) for _, p in changes]
     try:
-        pages = preview.first_look(project.root, project.templates, state.model, (Path(p) for _, p in changes),
-                                   viewed)
+        if builder is not None:
+            pages = builder.first_look(changed, viewed)
+        else:
+            assert state.model is not None
+            pages = preview.first_look(project.root, project.templates, state.model, changed, viewed)
+    except BuilderGone:
+        say(BUILDER_GONE)
+        return
     except Exception:  # the build that follows reports whatever this met
         return
     if pages:
@@ -104,7 +116,7 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
 
 
 def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, search_later: bool = True,
-            interrupt: threading.Event | None = None) -> bool:
+            interrupt: threading.Event | None = None, builder: Builder | None = None) -> bool:
     """Build; True when the search index still has to be brought up to date (see pipeline.build).
 
     ``interrupt``, set by a newer save, stops the build between two of its stages (or Pagefind,
@@ -114,7 +126,10 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
 
     Pages are not served while a build runs (a page and the error panel over it always agree),
     except during the idle re-index (``search_later=False``): it changes no page, and takes
-    seconds on a large site (a part of the index at 10,000 claims), when browsing must not stall."""
+    seconds on a large site (a part of the index at 10,000 claims), when browsing must not stall.
+
+    With a ``builder``, the build runs there, on every core; a save the builder is told of
+    (Builder.saved) stops it (constat/builder.py)."""
     from constat.search import Interrupted
 
     def record(report: Report | None, error: str | None = None) -> None:
@@ -126,15 +141,13 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
 
     with state.building if search_later else contextlib.nullcontext():
         try:
-            report = build(project, strict=False, save_memo=False, search_later=search_later,
-                           model=state.model is None,  # a site already built: the first look needs its model
-                           interrupt=interrupt)
+            report = _build(project, state, search_later, interrupt, builder, say)
         except Interrupted:
             say("search index interrupted by a save: the save first" if not search_later
                 else "build interrupted by a newer save: that save first")
             return True
         except Exception as exc:  # the preview must survive anything and say what happened
-            record(None, f"{type(exc).__name__}: {exc}")
+            record(None, f"{exc.kind if isinstance(exc, BuildFailed) else type(exc).__name__}: {exc}")
             say(f"build failed: {exc}")
             return False
         record(report)
@@ -147,6 +160,28 @@ def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, 
         later = "; search index next" if report.search_pending else ""
         say(f"rebuilt: {report.pages} pages, {written} file(s) changed{later}")
     return report.search_pending
+
+
+def _build(project: Project, state: BuildState, search_later: bool, interrupt: threading.Event | None,
+           builder: Builder | None, say: Callable[[str], None]) -> Report:
+    """One build: in the builder when there is one (a save counted after now stops it), else here."""
+    from constat.search import Interrupted
+
+    if builder is not None and not builder.closed:
+        try:
+            kind, answer = builder.build(search_later=search_later, seen=builder.saves)
+        except BuilderGone:
+            say(BUILDER_GONE)  # built here from now on
+        else:
+            if kind == "interrupted":
+                raise Interrupted
+            if kind == "error":
+                raise BuildFailed(*answer)
+            assert isinstance(answer, Report)
+            return answer
+    return build(project, strict=False, save_memo=False, search_later=search_later,
+                 model=state.model is None,  # a site already built: the first look needs its model
+                 interrupt=interrupt)
 
 
 def resolve(out: Path, base_path: str, raw: str) -> Path | None:
@@ -304,27 +339,37 @@ def watch_paths(root: Path) -> list[Path]:
 def serve(project: Project, port: int, say: Callable[[str], None], *,
           ready: Callable[[PreviewServer], None] | None = None, stop: threading.Event | None = None) -> None:
     """Build, serve and rebuild on change until interrupted (or ``stop`` is set, for tests)."""
-    from watchfiles import watch  # only the preview needs a watcher
-
     if hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
         # A preview that seems stuck: `kill -USR1 <pid>` prints what each of its threads is doing.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    stop = stop or threading.Event()
-    saves: queue.Queue[set[tuple[Any, str]]] = queue.Queue()
+    builder = Builder.start(project)  # before any thread: its builds fork their workers
+    try:
+        _serve(project, port, say, ready, stop or threading.Event(), builder)
+    finally:
+        if builder is not None:
+            builder.close()
 
+
+def _serve(project: Project, port: int, say: Callable[[str], None], ready: Callable[[PreviewServer], None] | None,
+           stop: threading.Event, builder: Builder | None) -> None:
+    from watchfiles import watch  # only the preview needs a watcher
+
+    saves: queue.Queue[set[tuple[Any, str]]] = queue.Queue()
     saved = threading.Event()
     """Set by every save: it stops the build under way (an earlier save's, or the idle re-index)."""
 
     def watcher() -> None:
         for changes in watch(*watch_paths(project.root), stop_event=stop, debounce=200, step=50):
             saves.put(changes)
+            if builder is not None:
+                builder.saved()
             saved.set()
 
     # Watching starts before the first build, so a save made while it runs is not missed.
     threading.Thread(target=watcher, daemon=True).start()
     state = BuildState()
     unbuilt: set[tuple[Any, str]] = set()
-    pending = rebuild(project, state, say)
+    pending = rebuild(project, state, say, builder=builder)
     server = PreviewServer(port, project.out, _base_path(project), state)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     say(f"serving {project.out} on http://{HOST}:{server.server_address[1]}{server.base_path} "
@@ -339,15 +384,15 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
                 if pending:  # idle: now bring the search index up to date, unless a save comes in
                     saved.clear()
                     if saves.empty():
-                        pending = rebuild(project, state, say, search_later=False, interrupt=saved)
+                        pending = rebuild(project, state, say, search_later=False, interrupt=saved, builder=builder)
                 continue
             while not saves.empty():  # a burst of saves makes one rebuild
                 changes |= set(saves.get_nowait())
             changes |= unbuilt  # saves whose build a newer one stopped: still shown first, then built
-            first_look(project, state, changes, say)
+            first_look(project, state, changes, say, builder)
             saved.clear()
             if saves.empty():
-                pending = rebuild(project, state, say, interrupt=saved)
+                pending = rebuild(project, state, say, interrupt=saved, builder=builder)
                 unbuilt = changes if saved.is_set() else set()  # a save came in: this build may have stopped
             else:  # the newer save first: this build would be stale before it ends
                 unbuilt = changes

@@ -174,15 +174,15 @@ def test_resolve_follows_no_link_out_of_the_site(tmp_path: Path) -> None:
 
 SLOW_BUILDS = """
 import sys, time
-import constat.serve
+import constat.builder, constat.serve
 from constat.cli import main
-real, builds = constat.serve.build, []
+real, builds = constat.builder.build, []
 def slow(*args, **kwargs):
     builds.append(1)
     if len(builds) > 1:
         time.sleep(4)  # every build after the first: as slow as a large dossier's
     return real(*args, **kwargs)
-constat.serve.build = slow
+constat.builder.build = constat.serve.build = slow  # in the builder process, or here without one
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -449,3 +449,92 @@ def test_forked_workers_still_die_on_a_stop_signal() -> None:
         assert {p.exitcode for p in processes} <= {0, -signal.SIGTERM}, "ended, by the pool's SIGTERM or when told"
         assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN), "the build's own handling"
         assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set()), "unblocked in the build"
+
+
+BUILDS_LOGGED = """
+import os, sys
+import constat.forking, constat.render
+from constat.cli import main
+real = constat.render.render_site
+def logged(*args, **kwargs):  # which process renders, and whether it may fork its workers
+    with open(os.environ["CONSTAT_TEST_LOG"], "a") as log:
+        log.write(f"{os.getpid()} {constat.forking.can_fork()}\\n")
+    return real(*args, **kwargs)
+constat.render.render_site = logged
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux: /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _logged_preview(tmp_path: Path) -> tuple[Preview, Path]:
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(REPO / "templates", root / "templates")
+    assert cli("build", "--root", str(root)).code == 0
+    log = tmp_path / "renders.log"
+    process = subprocess.Popen([sys.executable, "-c", BUILDS_LOGGED, "serve", "--root", str(root), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO), "CONSTAT_TEST_LOG": str(log)})
+    assert process.stdout is not None
+    while not (found := re.search(r"on http://127\.0\.0\.1:(\d+)/", process.stdout.readline() or "stopped: :0/")):
+        pass
+    assert int(found[1]), "the preview started"
+    return Preview(root, int(found[1]), "/dossier/", process), log
+
+
+def test_the_preview_builds_in_a_process_that_renders_on_every_core(tmp_path: Path) -> None:
+    # The preview's own process runs threads (watcher, server), which make forking unsafe: its
+    # builds run in a builder process forked before them, whose renders may fork their workers.
+    preview, log = _logged_preview(tmp_path)
+    try:
+        builders = _children(preview.process.pid)
+        assert len(builders) == 1, "one builder process, idle"
+        template = preview.root / "templates/claim.html"
+        template.write_text(template.read_text("utf-8").replace(">Notre vérification<", ">La vérification<"), "utf-8")
+        preview.wait_for_site("affirmations/budget-regional/emplois-300/index.html", ">La vérification<")
+        renders = log.read_text().split("\n")[:-1]
+        assert renders and all(line == f"{builders[0]} True" for line in renders), renders
+    finally:
+        stop(preview.process)
+    assert not _alive(builders[0]), "the builder stops with the preview"
+
+
+def test_a_preview_whose_builder_is_killed_builds_in_its_own_process(tmp_path: Path) -> None:
+    preview, log = _logged_preview(tmp_path)
+    try:
+        [builder] = _children(preview.process.pid)
+        os.kill(builder, signal.SIGKILL)
+        claim = preview.root / "claims/budget-regional/emplois-300.yaml"
+        claim.write_text(claim.read_text("utf-8").replace("Aucun décompte public", "Aucun décompte connu"), "utf-8")
+        preview.wait_for_site("affirmations/budget-regional/emplois-300/index.html", "Aucun décompte connu")
+        assert log.read_text().split("\n")[-2] == f"{preview.process.pid} False", "built here, on one core"
+    finally:
+        output = stop(preview.process)
+    assert "the builder process has ended" in output
+
+
+def test_a_preview_killed_outright_leaves_no_builder_behind(tmp_path: Path) -> None:
+    # kill -9, or the kernel out of memory: the builder sees its pipe close and ends.
+    preview, _ = _logged_preview(tmp_path)
+    [builder] = _children(preview.process.pid)
+    preview.process.kill()
+    preview.process.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while _alive(builder):
+        assert time.monotonic() < deadline, "the builder ended with the preview"
+        time.sleep(0.1)
