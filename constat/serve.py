@@ -16,6 +16,7 @@ import html
 import http.server
 import mimetypes
 import queue
+import re
 import signal
 import sys
 import threading
@@ -88,15 +89,13 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
                say: Callable[[str], None], builder: Builder | None = None) -> None:
     """Show the pages of edited claims and articles before the build (constat/preview.py), when it
     can; in the ``builder``, which has the model, when there is one."""
-    from watchfiles import Change
-
     builder = builder if builder is not None and not builder.closed else None
-    if state.failed or (state.model is None and builder is None) \
-            or any(change == Change.deleted for change, _ in changes):
+    changed = sorted({Path(p) for _, p in changes if _may_be_input(project, Path(p))})
+    if state.failed or (state.model is None and builder is None) or not changed \
+            or any(not path.exists() for path in changed):  # a file deleted (or renamed away) waits for the build
         return
     with state.changed:
         viewed = list(state.viewed)  # a page no tab shows any more is taken out (PreviewHandler._events)
-    changed = [Path(p) for _, p in changes]
     try:
         if builder is not None:
             pages = builder.first_look(changed, viewed)
@@ -113,6 +112,24 @@ def first_look(project: Project, state: BuildState, changes: Iterable[tuple[Any,
         shown = sorted(pages, key=lambda rel: (not rel.startswith("articles/"), rel))
         more = f" and {len(shown) - 2} more" if len(shown) > 3 else ""
         say(f"first look: {', '.join(shown[:2] if more else shown)}{more}; the build follows")
+
+
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
+"""The suffix of a file the build may read (.yaml, .md, .html, .css…), not of a temporary file."""
+
+
+def _may_be_input(project: Project, path: Path) -> bool:
+    """Whether a changed file may be one the build reads, rather than an editor's own: a swap or
+    lock file (``.name``), a backup (``name~``) or the temporary file that an atomic save writes
+    and renames over the real one (JetBrains' ``name___jb_tmp___``, ``sed -i``'s ``sedXXXXXX``).
+    Those saves also report the temporary file deleted: it must not keep the edit from its first look."""
+    if path.name.startswith(".") or path.name.endswith("~") or not _SUFFIX.fullmatch(path.suffix):
+        return False
+    if path.parent == project.root / "content":
+        return path.suffix == ".md"
+    if path.parent.parent == project.root / "claims":
+        return path.suffix in (".yaml", ".yml")
+    return True
 
 
 def rebuild(project: Project, state: BuildState, say: Callable[[str], None], *, search_later: bool = True,

@@ -276,6 +276,28 @@ def test_an_edited_claim_shows_before_the_build_and_the_build_gives_the_same_pag
         stop(preview.process)
 
 
+def test_a_claim_saved_through_a_temporary_file_shows_before_the_build(tmp_path: Path) -> None:
+    # Many editors save atomically (JetBrains' safe write, sed -i, Emacs' backups): a temporary
+    # file, renamed over the real one. The watcher reports the temporary file deleted; the
+    # edited claim still gets its first look.
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    preview = _slow_preview(root)
+    try:
+        claim = root / "claims/budget-regional/emplois-300.yaml"
+        page = "/dossier/affirmations/budget-regional/emplois-300/"
+        temporary = claim.with_name(claim.name + "___jb_tmp___")
+        temporary.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte public", "Aucun décompte connu"),
+                             encoding="utf-8")
+        shutil.copy2(claim, claim.with_name(claim.name + "~"))  # and a backup left beside it
+        os.replace(temporary, claim)
+        saved = time.monotonic()
+        preview.wait_for(page, "Aucun décompte connu", timeout=3.5)
+        assert time.monotonic() - saved < 3.5, "shown before the build, which sleeps 4 s"
+    finally:
+        stop(preview.process)
+
+
 SLOW_STAGES = """
 import sys, time
 import constat.load, constat.model, constat.render
