@@ -201,8 +201,8 @@ def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool
     with os.scandir(base) as found:
         listed = sorted(found, key=lambda e: e.name)
     for e in listed:  # the kind of each entry comes with the listing: no stat per file
-        if e.name.startswith("."):
-            continue
+        if e.name.startswith(".") or e.name.endswith("~"):
+            continue  # an editor's own: a swap or lock file, a backup (name~)
         entry = Entry(e.path, f"{folder}/{e.name}")
         if e.is_symlink():
             problems.append(_whole_file(root, entry, "symlink",

@@ -96,6 +96,20 @@ def test_a_byte_order_mark_and_windows_line_ends_are_accepted(tmp_path: Path) ->
     assert loaded.doc.at(("status",)) == Position(5, 9)
 
 
+def test_an_editors_own_files_are_passed_over_and_any_other_stray_file_is_reported(tmp_path: Path) -> None:
+    # Swap and lock files (.name), backups (name~): an editor leaves them beside the file it
+    # edits, and `build.py --strict` must not fail for them. A file that is neither a claim nor
+    # an editor's is reported: it may be a claim with the wrong extension.
+    root = copy_project(MINI, tmp_path / "p")
+    folder = root / "claims/conseil-municipal"
+    (folder / "pont-travaux.yaml~").write_text("status: vrai\n")
+    (folder / ".pont-travaux.yaml.swp").write_bytes(b"\x00")
+    (root / "content/conseil-municipal.md~").write_text("---\n")
+    (folder / "notes.txt").write_text("à relire\n")
+    problems = load_project(root).problems
+    assert [(p.path, p.code) for p in problems] == [("claims/conseil-municipal/notes.txt", "ignored-file")]
+
+
 def test_large_binary_and_linked_files_are_refused(tmp_path: Path) -> None:
     root = copy_project(MINI, tmp_path / "p")
     folder = root / "claims/conseil-municipal"
