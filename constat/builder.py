@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from constat.forking import can_fork
-from constat.pipeline import Project, build
+from constat.pipeline import Project, Report, build
+from constat.search import Interrupt
+
+
+def preview_build(project: Project, *, search_later: bool, model: bool, interrupt: Interrupt | None) -> Report:
+    """A build as the preview makes them, in the builder or in its own process: warnings do not
+    fail it, and its memo is kept in memory for the next one (see pipeline.build)."""
+    return build(project, strict=False, save_memo=False, search_later=search_later, model=model, interrupt=interrupt)
 
 
 class BuilderGone(Exception):
@@ -89,10 +96,10 @@ class Builder:
     def saves(self) -> int:
         return int(self.count.value)
 
-    def build(self, *, search_later: bool, seen: int) -> tuple[str, Any]:
+    def build(self, *, search_later: bool) -> tuple[str, Any]:
         """("built", the report, without its model), ("interrupted", None) or ("error", (kind, message));
-        ``seen``: the saves this build covers (a later one stops it)."""
-        return self._ask(("build", (search_later, seen)))
+        a save counted after now stops it."""
+        return self._ask(("build", (search_later, self.saves)))
 
     def first_look(self, changed: Iterable[Path], viewed: list[str]) -> dict[str, bytes]:
         """preview.first_look, on the model of the builder's last build (nothing before the first)."""
@@ -143,8 +150,8 @@ def _serve_builds(conn: Connection, project: Project, count: Any) -> None:
             if kind == "build":
                 search_later, seen = args
                 try:
-                    report = build(project, strict=False, save_memo=False, search_later=search_later,
-                                   model=model is None, interrupt=SavedSince(count, seen))
+                    report = preview_build(project, search_later=search_later, model=model is None,
+                                           interrupt=SavedSince(count, seen))
                 except Interrupted:
                     reply = ("interrupted", None)
                 except Exception as exc:  # the preview must survive anything and say what happened

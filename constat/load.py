@@ -192,6 +192,12 @@ class Entry:
         return f"Entry({self.path!r}, {self.rel!r}, is_dir={self.is_dir!r})"
 
 
+def editors_own(name: str) -> bool:
+    """A file an editor keeps beside the one it edits, which the build passes over without a word:
+    a swap or lock file (``.name``), a backup (``name~``)."""
+    return name.startswith(".") or name.endswith("~")
+
+
 def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool = False) -> list[Entry]:
     """The entries of a folder in a stable order; symbolic links are refused, never followed."""
     base = f"{root}/{folder}"
@@ -201,8 +207,8 @@ def _list(root: Path, folder: str, problems: list[Problem], *, folders_too: bool
     with os.scandir(base) as found:
         listed = sorted(found, key=lambda e: e.name)
     for e in listed:  # the kind of each entry comes with the listing: no stat per file
-        if e.name.startswith(".") or e.name.endswith("~"):
-            continue  # an editor's own: a swap or lock file, a backup (name~)
+        if editors_own(e.name):
+            continue
         entry = Entry(e.path, f"{folder}/{e.name}")
         if e.is_symlink():
             problems.append(_whole_file(root, entry, "symlink",

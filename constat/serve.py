@@ -28,10 +28,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from constat import preview
-from constat.builder import Builder, BuilderGone, BuildFailed
-from constat.load import Inputs
+from constat.builder import Builder, BuilderGone, BuildFailed, preview_build
+from constat.load import Inputs, editors_own
 from constat.model import Dossier
-from constat.pipeline import Project, Report, build
+from constat.pipeline import Project, Report
 from constat.problems import Problem, Severity
 
 HOST = "127.0.0.1"
@@ -123,7 +123,7 @@ def _may_be_input(project: Project, path: Path) -> bool:
     lock file (``.name``), a backup (``name~``) or the temporary file that an atomic save writes
     and renames over the real one (JetBrains' ``name___jb_tmp___``, ``sed -i``'s ``sedXXXXXX``).
     Those saves also report the temporary file deleted: it must not keep the edit from its first look."""
-    if path.name.startswith(".") or path.name.endswith("~") or not _SUFFIX.fullmatch(path.suffix):
+    if editors_own(path.name) or not _SUFFIX.fullmatch(path.suffix):
         return False
     if path.parent == project.root / "content":
         return path.suffix == ".md"
@@ -186,7 +186,7 @@ def _build(project: Project, state: BuildState, search_later: bool, interrupt: t
 
     if builder is not None and not builder.closed:
         try:
-            kind, answer = builder.build(search_later=search_later, seen=builder.saves)
+            kind, answer = builder.build(search_later=search_later)
         except BuilderGone:
             say(BUILDER_GONE)  # built here from now on
         else:
@@ -196,9 +196,9 @@ def _build(project: Project, state: BuildState, search_later: bool, interrupt: t
                 raise BuildFailed(*answer)
             assert isinstance(answer, Report)
             return answer
-    return build(project, strict=False, save_memo=False, search_later=search_later,
-                 model=state.model is None,  # a site already built: the first look needs its model
-                 interrupt=interrupt)
+    return preview_build(project, search_later=search_later,
+                         model=state.model is None,  # a site already built: the first look needs its model
+                         interrupt=interrupt)
 
 
 def resolve(out: Path, base_path: str, raw: str) -> Path | None:

@@ -174,7 +174,7 @@ def test_resolve_follows_no_link_out_of_the_site(tmp_path: Path) -> None:
 
 SLOW_BUILDS = """
 import sys, time
-import constat.builder, constat.serve
+import constat.builder
 from constat.cli import main
 real, builds = constat.builder.build, []
 def slow(*args, **kwargs):
@@ -182,7 +182,7 @@ def slow(*args, **kwargs):
     if len(builds) > 1:
         time.sleep(4)  # every build after the first: as slow as a large dossier's
     return real(*args, **kwargs)
-constat.builder.build = constat.serve.build = slow  # in the builder process, or here without one
+constat.builder.build = slow  # every preview build, in the builder process or here without one
 sys.exit(main(sys.argv[1:]))
 """
 
