@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ def no_cycle_collector() -> Iterator[None]:
 
 def check(project: Project, *, strict: bool = False) -> Report:
     """Load and validate only: nothing is rendered or written (the build cache is read, never written)."""
-    with no_cycle_collector():
+    with no_cycle_collector(), _forgetting_checked():
         return _check(project, strict)
 
 
@@ -148,8 +149,20 @@ def build(project: Project, *, strict: bool = False, save_memo: bool = True, sea
     from constat import cache
 
     _refuse_unsafe_output(project)
-    with cache.locked(project.out), no_cycle_collector():  # one build at a time per output folder
+    # one build at a time per output folder
+    with cache.locked(project.out), no_cycle_collector(), _forgetting_checked():
         return _build(project, strict, save_memo, search_later, fresh, model, interrupt)
+
+
+@contextmanager
+def _forgetting_checked() -> Iterator[None]:
+    """The conversions validate made and the build did not use are let go at its end (in the
+    preview's builder, they would pile up edit after edit: ``markup.forget_checked``)."""
+    try:
+        yield
+    finally:
+        if markup := sys.modules.get("constat.markup"):  # not imported by a build with nothing to do
+            markup.forget_checked()
 
 
 def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, fresh: bool,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from constat import markup
 from constat.french import NBSP
 from constat.markup import Highlight, highlight_quotes, markdown_to_html, plain_text
+from constat.memo import Memo, use
+from constat.pipeline import Project, build
+from tests.helpers import REPO, copy_project
 
 
 def test_markdown_is_rendered_and_anything_active_is_removed() -> None:
@@ -130,3 +135,32 @@ def test_a_numbered_list_that_goes_on_after_a_paragraph_keeps_its_numbers() -> N
     text = "Selon [l’Insee](https://insee.fr) :\n\n1. un\n2. deux\n\nPuis :\n\n3. trois\n4. quatre"
     assert markup.markdown_problems(text) == []
     assert '<ol start="3">\n<li>trois</li>' in markdown_to_html(text)
+
+
+def test_a_text_checked_then_converted_is_converted_once_and_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Validate converts a text with a link to check its elements; the model's conversion reuses
+    # that HTML, and nothing of it is held afterwards (the preview's builder lives for a session).
+    import markdown
+
+    converted: list[str] = []
+    convert = markdown.Markdown.convert
+    monkeypatch.setattr(markdown.Markdown, "convert", lambda self, text: converted.append(text) or convert(self, text))
+    use(Memo())
+    text = "Selon [l’Insee](https://insee.fr/p/12), le chiffre a baissé de 3 %."
+    assert markup.markdown_problems(text) == []
+    assert 'href="https://insee.fr/p/12"' in markdown_to_html(text)
+    assert converted == [text]
+    assert markup._CHECKED == {}
+
+
+def test_a_build_keeps_no_conversion_it_did_not_use(tmp_path: Path) -> None:
+    # A verdict with a refused link is checked (converted) but never rendered: the build stops.
+    # Its HTML must not stay in the process after the build, in the preview edit after edit.
+    root = copy_project(REPO, tmp_path / "project")
+    claim = next((root / "claims").glob("*/*.yaml"))
+    text = claim.read_text(encoding="utf-8")
+    claim.write_text(text.replace("verdict: |\n", "verdict: |\n  Voir [ici](javascript:alert(1)).\n\n", 1),
+                     encoding="utf-8")
+    report = build(Project.at(root))
+    assert any(p.code == "unsafe-url" for p in report.problems)
+    assert markup._CHECKED == {}
