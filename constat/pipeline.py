@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from constat.load import MAX_FILE_BYTES
+from constat.load import MAX_FILE_BYTES, editors_own
 from constat.memo import MISSING, Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.search import Interrupt, remove_scratch
@@ -450,7 +450,8 @@ class _Walk:
                 self.parts.append(f"{rel} {exc.errno}")
                 return
             for name in names:
-                self.tree(f"{path}/{name}", f"{rel}/{name}", keep=keep)
+                if not editors_own(name):  # a swap file or a backup, which no stage reads
+                    self.tree(f"{path}/{name}", f"{rel}/{name}", keep=keep)
         else:
             mark = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             known = self.seen.get(path)

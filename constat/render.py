@@ -7,6 +7,7 @@ import pickle
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache, partial
@@ -22,6 +23,7 @@ from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores, shared
 from constat.french import count_of, date_fr, de, month_fr, plural, typography
+from constat.load import editors_own
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
@@ -68,9 +70,19 @@ class _MemoBytecode(jinja2.BytecodeCache):
         current().put("templates", ("code", bucket.key, bucket.checksum), bucket.bytecode_to_string())
 
 
+class _Templates(jinja2.FileSystemLoader):
+    """The templates folder. Its listing (which ``TemplateDigests`` hashes when it cannot tell what a
+    template uses, and the render compiles before forking) leaves out static/, whose files are
+    published as they are, and an editor's swap files and backups (Vim's ``.claim.html.swp``)."""
+
+    def list_templates(self) -> list[str]:
+        return [name for name in super().list_templates()
+                if not name.startswith("static/") and not any(editors_own(part) for part in name.split("/"))]
+
+
 def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates),
+        loader=_Templates(templates),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
@@ -219,7 +231,8 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
             out.files[path] = spool.put_pieces(path, pieces(dossier, made))
     static = templates / "static"
     for asset in sorted(static.rglob("*")) if static.is_dir() else []:
-        if asset.is_file() and not asset.is_symlink():
+        if asset.is_file() and not asset.is_symlink() \
+                and not any(editors_own(part) for part in asset.relative_to(static).parts):
             data = asset.read_bytes()
             add("static/" + asset.relative_to(static).as_posix(), digest(data), partial(bytes, data))
     return out
@@ -366,7 +379,10 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     if len(todo) < PARALLEL_FROM or not can_fork():
         return [_spool_page(env, page, spool, words) for page in todo]
     for name in env.list_templates():  # compiled once, before the fork
-        env.get_template(name)
+        # An error is reported by the page that uses the template, as when rendering here; a
+        # template no page uses is no problem.
+        with suppress(jinja2.TemplateError, UnicodeDecodeError):
+            env.get_template(name)
     if words:
         memo.previous["words"]  # read from the cache once, before the fork, rather than by every worker
     _JOB = (env, todo, spool, words)

@@ -195,6 +195,30 @@ def test_a_template_error_names_the_template_and_line_and_writes_nothing(
     assert leftovers(root) == [], "the pages rendered before the error are not left in the spool"
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_an_editors_own_files_in_templates_are_neither_read_nor_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    # Vim keeps .claim.html.swp (binary) beside a template while it is open, Emacs leaves style.css~;
+    # and a project may keep a template no page uses, half written. A large site (rendered on
+    # every core) used to compile them all: "'utf-8' codec can't decode byte", or a traceback.
+    # The swap file and backups in static/ were published to the site.
+    monkeypatch.setattr(render, "PARALLEL_FROM", 1 if parallel else 10**9)
+    root = copy_project(MINI, tmp_path / "p")
+    templates = copy_project(pipeline.TOOL_ROOT / "templates", root / "templates")
+    swap = bytes(range(256)) * 8
+    (templates / ".claim.html.swp").write_bytes(swap)
+    (templates / "partials" / ".badge.html.swp").write_bytes(swap)
+    (templates / "static" / ".style.css.swp").write_bytes(swap)
+    (templates / "static" / "style.css~").write_text("body { color: red }", encoding="utf-8")
+    (templates / "brouillon.html").write_text("{% if %}\n", encoding="utf-8")
+    out = tmp_path / "site"
+    run = cli("build", "--root", str(root), "--out", str(out))
+    assert run.code == 0, run.err
+    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    golden = tree(GOLDEN)
+    assert built == golden, tree_diff(golden, built)
+
+
 @pytest.mark.parametrize("stage", ["render", "publish"])
 def test_a_crash_while_writing_leaves_the_previous_site(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str) -> None:

@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from constat import pipeline
+from constat.cache import read_state
 from constat.pipeline import TOOL_ROOT, Project, Report, build
 from tests.helpers import MINI, cli, copy_project, tree, tree_diff
 
@@ -1039,6 +1040,20 @@ def test_unchanged_inputs_are_not_read_again_and_changed_ones_are(tmp_path: Path
         assert now != first, f"{name} changed with the same size and mtime"
     assert sorted(contents) == sorted(str(root / name) for name, *_ in SAME_SIZE_EDITS
                                       if not name.startswith("templates/"))
+
+
+def test_an_editors_swap_files_and_backups_leave_the_build_nothing_to_do(tmp_path: Path) -> None:
+    # Vim writes .name.swp as soon as a file is opened, Emacs name~ on the first save: the build
+    # reads neither, so they must not make the next build go through every input again.
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    claim = next((root / "claims").glob("*/*.yaml"))
+    for path in (claim.with_name(f".{claim.name}.swp"), claim.with_name(f"{claim.name}~"),
+                 root / "content" / ".notes.md.swp", root / "templates" / "partials" / "badge.html~",
+                 root / "templates" / "static" / ".style.css.swp"):
+        path.write_bytes(b"\x00\xff swap")
+    hash_now, _, _ = pipeline.quick_inputs(Project.at(root))
+    assert hash_now == read_state(root / "site").inputs, "the same inputs as the last build: nothing to do"
 
 
 def test_claims_are_checked_again_against_a_changed_scale_of_verdicts(tmp_path: Path) -> None:
