@@ -363,13 +363,23 @@ def _mirror(out: Path, back_dir: Path, entries: dict[str, Entry]) -> Manifest | 
 
 def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dict[str, Entry],
                   verified: tuple[dict[str, Entry], bool] | None = None) -> dict[str, Entry]:
-    """The back buffer's files as the manifest can vouch for them; a fresh one of hard links if it cannot."""
+    """The back buffer's files as the manifest can vouch for them; when it cannot vouch for the
+    whole folder, what can be kept of it (``_adopt``), or a fresh one of hard links."""
+    good: dict[str, Entry] = {}
     if back is not None:
         good, closed = verified if verified is not None else back.verified(back_dir)
         if closed:
             return good
-    if back_dir.exists():
-        shutil.rmtree(back_dir)
+    if back_dir.is_dir() and not back_dir.is_symlink():
+        try:
+            return _adopt(back_dir, out, trusted, good)
+        except OSError:
+            pass  # made again below
+    if back_dir.exists() or back_dir.is_symlink():
+        if back_dir.is_dir() and not back_dir.is_symlink():
+            shutil.rmtree(back_dir)
+        else:
+            back_dir.unlink()
     back_dir.mkdir(parents=True)
     made: set[Path] = {back_dir}
     linked: dict[str, Entry] = {}
@@ -384,6 +394,46 @@ def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dic
         except OSError:
             pass  # no hard links here: the update writes a copy
     return linked
+
+
+def _adopt(back_dir: Path, out: Path, trusted: dict[str, Entry], good: dict[str, Entry]) -> dict[str, Entry]:
+    """A back buffer without a manifest that vouches for all of it: after ``build.py --fresh``, or
+    a new version of Constat, which both ignore the cache, or a file in it changed by hand. What
+    it can still vouch for (``good``: as recorded) and the files that are second names of the
+    site's trusted files (the same inode: the same bytes) are kept; anything else is removed, so
+    that the folder holds exactly the entries returned. Removing the folder and linking it all
+    again took 1.5 s of the first claim edit after a fresh build, at 10,000 claims."""
+    same_disk = os.lstat(back_dir).st_dev == os.lstat(out).st_dev  # else an inode says nothing
+    kept: dict[str, Entry] = {}
+
+    def walk(folder: str, prefix: str) -> bool:
+        """Keep what can be kept in ``folder``; True when nothing is left in it."""
+        with os.scandir(folder) as listing:
+            found = list(listing)
+        empty = True
+        for item in found:
+            rel = prefix + item.name
+            st = item.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                if walk(item.path, rel + "/"):
+                    os.rmdir(item.path)
+                else:
+                    empty = False
+                continue
+            entry = good.get(rel)
+            site = trusted.get(rel)
+            if entry is None and same_disk and site is not None and stat.S_ISREG(st.st_mode) \
+                    and st.st_ino == site.ino:
+                entry = site
+            if entry is None:
+                os.unlink(item.path)
+            else:
+                kept[rel] = entry
+                empty = False
+        return empty
+
+    walk(str(back_dir), "")
+    return kept
 
 
 def _update(back_dir: Path, back_files: dict[str, Entry], wanted: dict[str, str], data: dict[str, bytes | Spooled],

@@ -89,6 +89,38 @@ def test_the_first_build_makes_the_back_buffer_that_the_first_edit_brings_up_to_
     assert tree(site) == clean_build(root, tmp_path / "clean")
 
 
+def test_after_a_fresh_build_the_back_buffer_is_kept_where_it_shares_the_sites_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # build.py --fresh (or a new version of Constat) ignores the manifests. The back buffer's files
+    # that are second names of the site's are still good: the next edit links only what is not
+    # (12,000 files at 10,000 claims took 1.5 s), and removes whatever else is in there.
+    root = copy_project(MINI, tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    fresh = build(Project.at(root), fresh=True).written
+    assert fresh is not None and fresh.written == 0
+    back = root / ".site.back"
+    (back / "static/style.css").unlink()
+    (back / "static/style.css").write_bytes(b"body { color: red }")  # another file: not the site's
+    (back / "perdu.html").write_bytes(b"<p>stray</p>")
+    (back / "vide/plus-vide").mkdir(parents=True)
+    (back / "lien.html").symlink_to(root / "site/index.html")
+    linked: list[str] = []
+    real = os.link
+    monkeypatch.setattr(os, "link", lambda source, target: (linked.append(str(target)), real(source, target)))
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte", "Aucun décompte 1"),
+                     encoding="utf-8")
+    assert not build(Project.at(root)).failed
+    assert [path.removesuffix(".constat-tmp") for path in linked if path.startswith(f"{back}/")] \
+        == [f"{back}/static/style.css"], \
+        "the back buffer was linked again; only the file that was not the site's should be"
+    site = root / "site"
+    assert tree(site) == clean_build(root, tmp_path / "clean")
+    assert not any(p.name in ("perdu.html", "vide", "lien.html") for p in site.rglob("*"))
+    state = cache.read_state(site)
+    assert state.site is not None and state.site.check(site) == ([], True)
+
+
 def _edit_template_then_claim(root: Path, claim_text: str) -> None:
     shutil.copytree(TOOL_ROOT / "templates", root / "templates")
     assert not build(Project.at(root)).failed
