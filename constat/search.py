@@ -178,12 +178,15 @@ def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, voca
     folders = [folder for folder in sorted(parts) if parts[folder]]
     from concurrent.futures import ThreadPoolExecutor  # 4 ms of imports a build needs only here
 
-    with ThreadPoolExecutor(max_workers=min(2, len(folders) or 1)) as pool:
-        try:
-            built = dict(zip(folders, pool.map(one, folders), strict=True))
-        except BaseException:  # Ctrl+C, a stop signal, a part failing: the other Pagefind stops too
-            stopping.set()
-            raise
+    try:
+        with ThreadPoolExecutor(max_workers=min(2, len(folders) or 1)) as pool:
+            try:
+                built = dict(zip(folders, pool.map(one, folders), strict=True))
+            except BaseException:  # Ctrl+C, a stop signal, a part failing: the other Pagefind stops too
+                stopping.set()
+                raise
+    finally:
+        _start_removals()  # the pool's threads have stopped
     return built, _fragments_of(built, "/" + VOCABULARY_PAGE.removesuffix("index.html")) if extra else []
 
 
@@ -248,29 +251,50 @@ def scratch_prefix(out: Path) -> str:
 
 def remove_scratch(out: Path) -> None:
     """Remove the scratch folders a killed build left beside ``out`` (no other build of it runs),
-    but those that a thread of this process is removing (_remove_aside)."""
-    for left in out.parent.glob(glob.escape(scratch_prefix(out)) + "*"):
-        if str(left) not in _REMOVING:
-            shutil.rmtree(left, ignore_errors=True)
+    but those that this process set aside to be removed meanwhile (_remove_aside)."""
+    left = {str(path) for path in out.parent.glob(glob.escape(scratch_prefix(out)) + "*")}
+    _REMOVING.intersection_update(left)  # the others are gone
+    for path in sorted(left - _REMOVING):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 _REMOVING: set[str] = set()
-"""Scratch folders being removed by a thread of this process."""
+"""Scratch folders that a thread or a forked process is removing for this process."""
+_ASIDE: list[str] = []
+"""Scratch folders to remove meanwhile, once the threads indexing the parts have stopped."""
 
 
 def _remove_aside(scratch: str) -> None:
-    """Remove a scratch folder in a thread: the save that stopped the index is shown first.
+    """Remove a scratch folder meanwhile: the save that stopped the index is shown first.
 
     Removing the pages linked for two parts (some 8,000 files and folders at 10,000 claims) took
-    0.6 s, which the preview's first look at that save waited for. A process that ends before
-    the thread leaves the folder to the next build (remove_scratch)."""
+    0.6 s, which the preview's first look at that save waited for. Noted here by the thread that
+    indexed it, and removed once index_parts' threads have stopped (_start_removals)."""
     _REMOVING.add(scratch)
+    _ASIDE.append(scratch)
+
+
+def _start_removals() -> None:
+    """Remove the folders set aside by _remove_aside in a forked process when forking is safe (the
+    preview's builder, where a thread removing them kept its next build from forking its render
+    workers: up to 0.6 s on one core at 10,000 claims), else in a thread. A process that ends
+    before the thread leaves them to the next build (remove_scratch)."""
+    folders = list(_ASIDE)
+    _ASIDE.clear()
+    if not folders:
+        return
+    from constat.forking import in_grandchild  # here: a build with nothing to index never imports multiprocessing
 
     def remove() -> None:
-        shutil.rmtree(scratch, ignore_errors=True)
-        _REMOVING.discard(scratch)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
-    threading.Thread(target=remove, daemon=True).start()
+    if not in_grandchild(remove):
+        def remove_here() -> None:
+            remove()
+            _REMOVING.difference_update(folders)
+
+        threading.Thread(target=remove_here, daemon=True).start()
 
 
 def _index(pages: Mapping[str, bytes | str], site: Site,
