@@ -67,32 +67,6 @@ def shared(work: Callable[[T], R], jobs: list[T]) -> list[R]:
         there = pending.get()
     return [here[n // step] if n % step == 0 else there[n - n // step - 1] for n in range(len(jobs))]
 
-def in_grandchild(work: Callable[[], object]) -> bool:
-    """Start ``work`` in a forked grandchild that holds none of this process's open files (the
-    build's lock among them) and that the system reaps; False, and nothing done, where forking is
-    not safe. For work whose end nobody waits for (removing a scratch folder)."""
-    if not can_fork():
-        return False
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        pid = os.fork()
-    except OSError:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        return False
-    if pid == 0:
-        try:
-            if os.fork() == 0:
-                os.closerange(3, _MAX_FD)
-                for stop in (*_STOPS, signal.SIGINT):
-                    signal.signal(stop, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-                work()
-        finally:
-            os._exit(0)
-    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    os.waitpid(pid, 0)
-    return True
-
 
 def _worker_start() -> None:
     for stop in _STOPS:

@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import zlib
@@ -252,6 +253,7 @@ def scratch_prefix(out: Path) -> str:
 def remove_scratch(out: Path) -> None:
     """Remove the scratch folders a killed build left beside ``out`` (no other build of it runs),
     but those that this process set aside to be removed meanwhile (_remove_aside)."""
+    _REMOVERS[:] = [remover for remover in _REMOVERS if remover.poll() is None]  # the others reaped
     left = {str(path) for path in out.parent.glob(glob.escape(scratch_prefix(out)) + "*")}
     _REMOVING.intersection_update(left)  # the others are gone
     for path in sorted(left - _REMOVING):
@@ -259,9 +261,12 @@ def remove_scratch(out: Path) -> None:
 
 
 _REMOVING: set[str] = set()
-"""Scratch folders that a thread or a forked process is removing for this process."""
+"""Scratch folders that another process or a thread is removing for this one."""
 _ASIDE: list[str] = []
 """Scratch folders to remove meanwhile, once the threads indexing the parts have stopped."""
+_REMOVERS: list[subprocess.Popen[bytes]] = []
+"""The processes removing them, until reaped."""
+_REMOVE = "import shutil, sys\nfor folder in sys.argv[1:]:\n    shutil.rmtree(folder, ignore_errors=True)"
 
 
 def _remove_aside(scratch: str) -> None:
@@ -275,23 +280,23 @@ def _remove_aside(scratch: str) -> None:
 
 
 def _start_removals() -> None:
-    """Remove the folders set aside by _remove_aside in a forked process when forking is safe (the
-    preview's builder, where a thread removing them kept its next build from forking its render
-    workers: up to 0.6 s on one core at 10,000 claims), else in a thread. A process that ends
-    before the thread leaves them to the next build (remove_scratch)."""
+    """Remove the folders set aside by _remove_aside in a process of their own (a thread doing it
+    in the preview's builder kept its next build from forking its render workers, up to 0.6 s at
+    10,000 claims). Started as a new program, not forked: while a forked copy of the builder's
+    500 MB lives, each page the builder writes to for the save's first look is copied (that first
+    look took 0.41-0.55 s, against 0.24-0.25 s this way). In a thread if it cannot be started. A
+    process that ends first leaves them to the next build (remove_scratch)."""
     folders = list(_ASIDE)
     _ASIDE.clear()
     if not folders:
         return
-    from constat.forking import in_grandchild  # here: a build with nothing to index never imports multiprocessing
-
-    def remove() -> None:
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    if not in_grandchild(remove):
+    try:
+        _REMOVERS.append(subprocess.Popen([sys.executable, "-c", _REMOVE, *folders], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    except OSError:
         def remove_here() -> None:
-            remove()
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
             _REMOVING.difference_update(folders)
 
         threading.Thread(target=remove_here, daemon=True).start()
