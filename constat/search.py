@@ -253,19 +253,21 @@ def scratch_prefix(out: Path) -> str:
 def remove_scratch(out: Path) -> None:
     """Remove the scratch folders a killed build left beside ``out`` (no other build of it runs),
     but those that this process set aside to be removed meanwhile (_remove_aside)."""
-    _REMOVERS[:] = [remover for remover in _REMOVERS if remover.poll() is None]  # the others reaped
-    left = {str(path) for path in out.parent.glob(glob.escape(scratch_prefix(out)) + "*")}
-    _REMOVING.intersection_update(left)  # the others are gone
-    for path in sorted(left - _REMOVING):
-        shutil.rmtree(path, ignore_errors=True)
+    for remover, folders in list(_REMOVERS):
+        if remover.poll() is not None:  # done (or killed: what it left is removed below), and reaped
+            _REMOVERS.remove((remover, folders))
+            _REMOVING.difference_update(folders)
+    for left in sorted(out.parent.glob(glob.escape(scratch_prefix(out)) + "*")):
+        if str(left) not in _REMOVING:
+            shutil.rmtree(left, ignore_errors=True)
 
 
 _REMOVING: set[str] = set()
 """Scratch folders that another process or a thread is removing for this one."""
 _ASIDE: list[str] = []
 """Scratch folders to remove meanwhile, once the threads indexing the parts have stopped."""
-_REMOVERS: list[subprocess.Popen[bytes]] = []
-"""The processes removing them, until reaped."""
+_REMOVERS: list[tuple[subprocess.Popen[bytes], list[str]]] = []
+"""The processes removing them, and which, until reaped."""
 _REMOVE = "import shutil, sys\nfor folder in sys.argv[1:]:\n    shutil.rmtree(folder, ignore_errors=True)"
 
 
@@ -291,8 +293,8 @@ def _start_removals() -> None:
     if not folders:
         return
     try:
-        _REMOVERS.append(subprocess.Popen([sys.executable, "-c", _REMOVE, *folders], stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _REMOVERS.append((subprocess.Popen([sys.executable, "-c", _REMOVE, *folders], stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), folders))
     except OSError:
         def remove_here() -> None:
             for folder in folders:
