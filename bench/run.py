@@ -6,7 +6,8 @@ For each size (articles × 10 claims) it generates the corpus with /work/shared/
 (cached in $CONSTAT_BENCH_DIR, default /tmp/constat-bench, keyed by size), converts it with
 bench/convert.py, then times, as child processes: a clean build, a second build with nothing
 changed, a build after editing one claim, one article, one template, and `build.py check`; plus
-floor.py's clean build of the raw corpus; then how soon the preview (`build.py serve`) shows a
+floor.py's clean build of the raw corpus (before Constat's builds, between their rounds and after
+them: its median spans the run, as the machine's hour moves); then how soon the preview (`build.py serve`) shows a
 claim and an article saved (bench/preview.py). Wall time, CPU time (user + sys of the child and the
 children it waited for, from os.wait4) and peak RSS are written as a Markdown table to stdout and
 to bench/results.md. A benchmark, not a test: nothing here runs in CI.
@@ -385,12 +386,18 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
             print("    " + sample.output.strip().replace("\n", "\n    ")[-2000:], flush=True)
         return sample
 
-    # floor.py first: its clean time sets the time-out of the stock build probe below.
+    # floor.py first: its clean time sets the time-out of the stock build probe below. It runs
+    # again after each round of Constat's builds, so that its median spans the whole run: on this
+    # shared machine floor.py's time moved 17 % from one run to the next while Constat's moved 5 %.
     floor_out = work / "floor-site"
-    for _ in range(repeat):
+
+    def floor() -> None:
         clear_output(floor_out)
         run("floor", "floor.py, clean", [PYTHON, str(SHARED / "floor.py"), str(raw), str(floor_out)], timeout_floor)
-    shutil.rmtree(floor_out, ignore_errors=True)
+        shutil.rmtree(floor_out, ignore_errors=True)
+
+    for _ in range(repeat):
+        floor()
     floor_wall = result.rows["floor"].median("wall")
     # Generous: a hang is caught by IDLE_LIMIT long before this (a clean build is ~6 × floor today).
     timeout = max(600.0, 20 * floor_wall)
@@ -442,6 +449,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
         run("check", "Constat, build.py check", [*build_py, "check", "--root", str(project)], timeout)
         if not use_shim:
             run_preview(result, editor, [*build_py, "serve", "--root", str(project), "--out", str(out)], env)
+        floor()
     # Search left out, same code otherwise: the difference is the indexing step, whole-process.
     nosearch = [*shim, "--no-search", "--root", str(project), "--out", str(work / "site-nosearch")]
     for _ in range(repeat):
@@ -455,6 +463,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
         editor.edit_claim()  # the back buffer holds an older version of every claim page
         run("nosearch-claim-after-template", "Constat without search, one claim edited just after",
             nosearch, timeout)
+        floor()
     phase = search_phase(result.rows["clean"].samples[-1].output)
     result.notes.append(f"search indexing from the build's own output: {phase:.2f} s" if phase is not None
                         else "search included: the build prints no phase timings; the rows 'without search' "
@@ -594,7 +603,8 @@ def report(results: list[SizeResult], profile_md: str) -> str:
         floor = r.rows["floor"].median("wall")
         lines += [f"## {r.articles} articles × {CLAIMS_PER_ARTICLE} claims ({r.claims:,} claims, {r.pages:,} pages)",
                   "", f"Measured {r.measured_at}, Constat at {r.code}; run as {r.runner}; "
-                      f"medians of {len(r.rows['clean'].samples)} run(s).", ""]
+                      f"medians of {len(r.rows['clean'].samples)} run(s); floor.py's of "
+                      f"{len(r.rows['floor'].samples)}, before, between and after Constat's.", ""]
         lines += [f"- {note}" for note in r.notes]
         lines += ["", "| build | wall (s) | CPU (s) | RSS, largest process | RSS, tree | PSS, tree | × floor | files |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]
