@@ -55,10 +55,7 @@ class Spool:
 
     def clear(self) -> None:
         """Remove the folder and whatever is left in it (files not published, a killed build's)."""
-        if self.folder.is_dir() and not self.folder.is_symlink():
-            shutil.rmtree(self.folder)
-        elif self.folder.exists() or self.folder.is_symlink():
-            self.folder.unlink()
+        remove(self.folder)
 
     def _place(self, rel: str) -> str:
         check_output_path(rel)
@@ -117,6 +114,15 @@ def check_output_path(rel: str) -> PurePosixPath:
 def is_safe(rel: str) -> bool:
     """A relative path in normal form that stays inside the folder: no empty, . or .. part, no \\."""
     return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
+def remove(path: Path) -> None:
+    """Remove a folder and what it holds, or whatever else is at ``path`` (a symbolic link is
+    removed, never followed); nothing if there is nothing."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def move(source: Spooled, target: Path) -> None:

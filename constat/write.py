@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from constat.memo import digest
-from constat.spool import Spool, Spooled, check_output_path, is_safe, move
+from constat.spool import Spool, Spooled, check_output_path, is_safe, move, remove
 
 _RENAME_EXCHANGE = 2
 T = TypeVar("T")
@@ -375,11 +375,7 @@ def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dic
             return _adopt(back_dir, out, trusted, good)
         except OSError:
             pass  # made again below
-    if back_dir.exists() or back_dir.is_symlink():
-        if back_dir.is_dir() and not back_dir.is_symlink():
-            shutil.rmtree(back_dir)
-        else:
-            back_dir.unlink()
+    remove(back_dir)
     back_dir.mkdir(parents=True)
     made: set[Path] = {back_dir}
     linked: dict[str, Entry] = {}
