@@ -416,10 +416,13 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
 
 
 def _running_in(folder: Path) -> bool:
-    """Whether a process has a path that starts with ``folder`` on its command line (Linux: /proc)."""
+    """Whether Pagefind runs on a scratch folder whose path starts with ``folder``: a process with
+    ``--site`` and that path on its command line (Linux: /proc). Not the program that removes
+    the scratch folders once indexed, which has the path but not ``--site``."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
-            if str(folder).encode() in cmdline.read_bytes():
+            arguments = cmdline.read_bytes()
+            if str(folder).encode() in arguments and b"\0--site\0" in arguments:
                 return True
     return False
 
