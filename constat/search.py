@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import glob
 import gzip
 import html
 import json
@@ -246,19 +245,25 @@ def _link_or_copy(source: str, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def scratch_prefix(out: Path) -> str:
-    """The name Pagefind's scratch folders start with, beside the output folder ``out``."""
-    return f".{out.name}.pagefind-"
+SCRATCH_PREFIX = "pagefind-"
+"""The name of Pagefind's scratch folders, in the build cache's folder (``.site.cache/``), where
+they are nothing a script that looks beside site/ finds, even while a program removes them."""
+
+
+def scratch_parent(out: Path) -> Path:
+    from constat.cache import folder
+
+    return folder(out)
 
 
 def remove_scratch(out: Path) -> None:
-    """Remove the scratch folders a killed build left beside ``out`` (no other build of it runs),
-    but those a program or a thread is removing (_start_removals)."""
+    """Remove the scratch folders a killed build left for the output folder ``out`` (no other
+    build of it runs), but those a program or a thread is removing (_start_removals)."""
     for remover, folders in list(_REMOVERS):
         if remover.poll() is not None:  # done (or killed: what it left is removed below), and reaped
             _REMOVERS.remove((remover, folders))
             _REMOVING.difference_update(folders)
-    for left in sorted(out.parent.glob(glob.escape(scratch_prefix(out)) + "*")):
+    for left in sorted(scratch_parent(out).glob(SCRATCH_PREFIX + "*")):
         if str(left) in _REMOVING:
             continue
         try:
@@ -337,10 +342,13 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # replies to WriteFiles, which on a busy machine left some index files empty (2 runs in 20).
     # The command exits only once every file is written. Pages are written in sorted order:
     # Pagefind indexes them in the order the folder lists them.
-    # Beside the output folder when there is one: the pages are linked there, never copied, and
-    # what a killed build leaves (SIGKILL, the kernel out of memory) the next one removes.
-    where = dict(dir=out.parent, prefix=scratch_prefix(out)) if out is not None else dict(prefix="constat-pagefind-")
-    scratch, here = tempfile.mkdtemp(**where), True
+    # In the build cache's folder when there is an output folder: on its disk, so the pages are
+    # linked there, never copied, and what a killed build leaves (SIGKILL, the kernel out of
+    # memory) the next one removes.
+    parent = scratch_parent(out) if out is not None else None
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    scratch, here = tempfile.mkdtemp(dir=parent, prefix=SCRATCH_PREFIX if parent else "constat-pagefind-"), True
     try:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):

@@ -304,10 +304,12 @@ def test_two_builds_of_one_site_take_turns(tmp_path: Path) -> None:
 
 def test_a_build_removes_what_a_killed_build_left_beside_the_site(tmp_path: Path) -> None:
     # SIGKILL, or the kernel out of memory (Pagefind takes 660 MB a part), leaves Pagefind's
-    # scratch folder and the spool of rendered files beside site/: the next build removes them.
+    # scratch folder (in the cache's folder) and the spool of rendered files beside site/: the
+    # next build removes them.
     root = copy_project(MINI, tmp_path / "p")
-    for left in (".site.pagefind-x1y2/pages", ".site.spool/affirmations"):
+    for left in (".site.cache/pagefind-x1y2/pages", ".site.spool/affirmations"):
         (root / left).mkdir(parents=True)
         (root / left / "index.html").write_text("half", encoding="utf-8")
     assert cli("build", "--root", str(root)).code == 0
     assert leftovers(root) == []
+    assert not (root / ".site.cache/pagefind-x1y2").exists()

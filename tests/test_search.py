@@ -147,7 +147,7 @@ def test_a_save_stops_the_index_without_waiting_for_its_scratch_folder_to_go(
     with pytest.raises(search.Interrupted):
         search.index_parts({"pagefind/": pages}, site, None, Saved(), out=out)
     assert time.monotonic() - started < 1.5, "stopped at once, the folder removed meanwhile"
-    (scratch,) = tmp_path.glob(".site.pagefind-*")
+    (scratch,) = tmp_path.glob(".site.cache/pagefind-*")
     search.remove_scratch(out)  # the build that follows: that folder is not its own to remove
     assert (str(scratch), True) not in removed_here
     deadline = time.monotonic() + 10
@@ -191,7 +191,7 @@ def test_the_next_build_leaves_a_scratch_folder_to_the_program_removing_it(tmp_p
     # (another process: it knows nothing of it but the folder's lock).
     out = tmp_path / "site"
     out.mkdir()
-    removing, left = tmp_path / ".site.pagefind-removing", tmp_path / ".site.pagefind-left"
+    removing, left = tmp_path / ".site.cache/pagefind-removing", tmp_path / ".site.cache/pagefind-left"
     for folder in (removing, left):
         (folder / "pages/p").mkdir(parents=True)
     held = os.open(removing, os.O_RDONLY | os.O_DIRECTORY)

@@ -374,7 +374,7 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
     # Stopped (a closed terminal, kill) while Pagefind runs, it takes Pagefind and its scratch folder along.
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
-    scratch = root / ".site.pagefind-"  # Pagefind's scratch folders, beside site/
+    scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "serve", "--root", str(root), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -409,7 +409,7 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
         stop(process)
         assert process.returncode == 0
         assert not _running_in(scratch), "no Pagefind left running"
-        assert leftovers(root) == [], "no scratch folder left behind"
+        assert leftovers(root) == [] and not list(root.glob(".site.cache/pagefind-*")), "no scratch folder left behind"
     finally:
         process.kill()
         process.wait(timeout=10)
@@ -434,7 +434,7 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
     article = root / "content/budget-regional.md"
     article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
                        encoding="utf-8")
-    scratch = root / ".site.pagefind-"  # Pagefind's scratch folders, beside site/
+    scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "build", "--root", str(root)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -448,7 +448,7 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
         assert process.returncode == 130
         assert "stopped" in err and "Traceback" not in err
         assert not _running_in(scratch), "no Pagefind left running"
-        assert leftovers(root) == [], "no scratch folder left behind"
+        assert leftovers(root) == [] and not list(root.glob(".site.cache/pagefind-*")), "no scratch folder left behind"
         assert tree(root / "site") == before, "the previous site, whole"
     finally:
         process.kill()
