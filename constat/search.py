@@ -345,10 +345,18 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # In the build cache's folder when there is an output folder: on its disk, so the pages are
     # linked there, never copied, and what a killed build leaves (SIGKILL, the kernel out of
     # memory) the next one removes.
+    # The system's temporary folder otherwise, or when the cache's folder cannot be made (a file
+    # in its place: the build goes on without a cache).
     parent = scratch_parent(out) if out is not None else None
-    if parent is not None:
-        parent.mkdir(parents=True, exist_ok=True)
-    scratch, here = tempfile.mkdtemp(dir=parent, prefix=SCRATCH_PREFIX if parent else "constat-pagefind-"), True
+    try:
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.mkdtemp(dir=parent, prefix=SCRATCH_PREFIX)
+    except OSError:
+        parent = None
+    if parent is None:
+        scratch = tempfile.mkdtemp(prefix="constat-pagefind-")
+    here = True
     try:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):
