@@ -7,6 +7,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import pickle
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -19,6 +20,35 @@ R = TypeVar("R")
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_CGROUP_MEMORY = [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+                  ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")]
+"""Where a control group's memory limit and use are read (the process's own group, as a
+container mounts it)."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process's work may still take: the system's MemAvailable, or less
+    when a control group (a container, a CI job) has a limit; None where Linux does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            found = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo.read(), re.MULTILINE)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    available = int(found[1]) * 1024
+    for limit, usage in _CGROUP_MEMORY:
+        try:
+            with open(limit, encoding="ascii") as a, open(usage, encoding="ascii") as b:
+                cap, used = a.read().strip(), b.read().strip()
+        except OSError:
+            continue
+        if cap.isdigit() and used.isdigit() and int(cap) < 1 << 60:  # "max", or v1's "no limit"
+            available = min(available, max(0, int(cap) - int(used)))
+        break
+    return available
 
 
 def can_fork() -> bool:

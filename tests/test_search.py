@@ -206,6 +206,47 @@ def test_the_next_build_leaves_a_scratch_folder_to_the_program_removing_it(tmp_p
     assert not removing.exists(), "once nobody removes it, the next build does"
 
 
+@pytest.mark.parametrize(("available", "at_once"), [(None, 2), (23 << 30, 2), (1 << 30, 1)])
+def test_parts_are_indexed_two_at_a_time_only_where_memory_holds_two_pagefinds(
+        monkeypatch: pytest.MonkeyPatch, available: int | None, at_once: int) -> None:
+    # Pagefind takes some 165 KB a page: two parts of 4,000 pages at once (1.3 GB) beside the
+    # build do not fit in a 2 GB machine, which then indexes one part at a time.
+    monkeypatch.setattr(search, "available_memory", lambda: available)
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def index(pages: dict[str, bytes], site: Site, interrupt: object, out: Path | None = None) -> dict[str, bytes]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return {}
+
+    monkeypatch.setattr(search, "_index", index)
+    parts = {folder: {f"{folder}p{n}/index.html": b"" for n in range(4000)}
+             for folder in ("pagefind/", "pagefind/1/", "pagefind/2/")}
+    site: Site = None  # type: ignore[assignment]  # read by Pagefind's command line only
+    search.index_parts(parts, site, None)
+    assert most[0] == at_once
+
+
+def test_the_memory_a_build_may_take_is_the_control_groups_when_it_has_less(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from constat import forking
+
+    system = forking.available_memory()
+    assert system is not None and system > 0, "Linux says how much memory is available"
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    monkeypatch.setattr(forking, "_CGROUP_MEMORY", [(str(limit), str(usage))])
+    limit.write_text("max\n")
+    usage.write_text(f"{600 << 20}\n")
+    assert abs(forking.available_memory() - system) < 256 << 20, "no limit: the system's"  # type: ignore[operator]
+    limit.write_text(f"{1 << 30}\n")
+    assert forking.available_memory() == (1 << 30) - (600 << 20), "a container's limit of 1 GiB, 600 MiB used"
+
+
 def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # At 10,000 claims the index comes in parts (constat/search.py); here in parts of 2 pages,
