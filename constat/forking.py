@@ -1,16 +1,20 @@
-"""When work may be shared between forked processes, and between how many."""
+"""Work done beside the build's own process: forked workers (when, and how many), programs of its own
+that outlive it, and what the machine has for them (cores, memory)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import multiprocessing
 import multiprocessing.pool
 import os
 import pickle
 import re
 import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -49,6 +53,44 @@ def available_memory() -> int | None:
             available = min(available, max(0, int(cap) - int(used)))
         break
     return available
+
+
+def start_holding(argv: list[str], folders: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``argv``, a program of its own that works on ``folders`` once this process has gone
+    on, and hand it a lock (flock) on each: let go when it ends, whole or not, so that another
+    build can tell it is at work (``held_elsewhere``). Started as a new program, not forked: a
+    forked copy of a build copies each page of memory the build then writes to. In a session of
+    its own: a Ctrl+C meant for the next command in the terminal does not stop it. OSError when
+    it cannot be started (nothing is then locked)."""
+    locks: list[int] = []
+    try:
+        for folder in folders:
+            locks.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+            fcntl.flock(locks[-1], fcntl.LOCK_EX)
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                pass_fds=locks, start_new_session=True)
+    finally:
+        for fd in locks:  # the program holds them now, or nobody
+            os.close(fd)
+
+
+def held_elsewhere(folder: Path | str, *, wait: bool = False) -> bool:
+    """Whether a program started by ``start_holding`` is still at work on ``folder``; with
+    ``wait``, return once it is not (False). False for a folder that cannot be opened, or on a
+    file system without locks (where no program could have been handed one)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return False
 
 
 def can_fork() -> bool:

@@ -1,8 +1,8 @@
 """The back buffer of a first build, made by a program of its own once the site is in place.
 
 ``python -I mirror.py SITE BACK``: BACK is an empty folder; it gets the folders of SITE and a
-second name (a hard link) of each of its files. The build that starts it has locked BACK (flock)
-and handed the lock over: it is let go when this program ends, whole or not, and a build waits
+second name (a hard link) of each of its files. The build that starts it hands it BACK's lock
+(forking.start_holding): it is let go when this program ends, whole or not, and a build waits
 for it before touching the back buffer (constat/write.py, ``wait_for_mirror``). A back buffer
 left half made is no harm: the next build keeps what it can vouch for (``write._adopt``).
 

@@ -19,7 +19,6 @@ fall back too. A word that appears or disappears changes every part.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gzip
 import html
 import json
@@ -36,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from constat.forking import available_memory
+from constat.forking import available_memory, held_elsewhere, start_holding
 from constat.model import Site
 
 
@@ -283,21 +282,8 @@ def remove_scratch(out: Path) -> None:
             _REMOVERS.remove((remover, folders))
             _REMOVING.difference_update(folders)
     for left in sorted(scratch_parent(out).glob(SCRATCH_PREFIX + "*")):
-        if str(left) in _REMOVING:
-            continue
-        try:
-            fd = os.open(left, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
+        if str(left) not in _REMOVING and not held_elsewhere(left):  # (maybe by the build before this one)
             shutil.rmtree(left, ignore_errors=True)
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # locked: a program is removing it, maybe started by the build before this one
-        else:
-            shutil.rmtree(left, ignore_errors=True)
-        finally:
-            os.close(fd)
 
 
 _REMOVING: set[str] = set()
@@ -322,24 +308,17 @@ def _remove_aside(scratch: str) -> None:
 
 
 def _start_removals() -> None:
-    """Remove the scratch folders set aside by _remove_aside in a program of its own, started as
-    a new Python, not forked (while a forked copy of the preview's 500 MB builder lives, each page
-    the builder writes to is copied: the save's first look took 0.41-0.55 s, against 0.24-0.25 s
-    this way). Each folder is locked (flock) and the lock handed to that program, so that no
-    other build removes it meanwhile (remove_scratch). In a thread if it cannot be started. A
-    process that ends first leaves them to the next build."""
+    """Remove the scratch folders set aside by _remove_aside in a program of its own
+    (forking.start_holding: while a forked copy of the preview's 500 MB builder lived, the save's
+    first look took 0.41-0.55 s, against 0.24-0.25 s this way), which holds their locks, so that
+    no other build removes them meanwhile (remove_scratch). In a thread if it cannot be started.
+    A process that ends first leaves them to the next build."""
     folders = list(_ASIDE)
     _ASIDE.clear()
     if not folders:
         return
-    locks: list[int] = []
     try:
-        for folder in folders:
-            locks.append(os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
-            fcntl.flock(locks[-1], fcntl.LOCK_EX)
-        _REMOVERS.append((subprocess.Popen([sys.executable, "-c", _REMOVE, *folders], stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                           pass_fds=locks, start_new_session=True), folders))
+        _REMOVERS.append((start_holding([sys.executable, "-c", _REMOVE, *folders], folders), folders))
     except OSError:
         def remove_here() -> None:
             for folder in folders:
@@ -347,9 +326,6 @@ def _start_removals() -> None:
             _REMOVING.difference_update(folders)
 
         threading.Thread(target=remove_here, daemon=True).start()
-    finally:
-        for fd in locks:  # the program holds them now, or nobody
-            os.close(fd)
 
 
 def _index(pages: Mapping[str, bytes | str], site: Site,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import fcntl
 import os
 import shutil
 import stat
@@ -31,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from constat.forking import held_elsewhere, start_holding
 from constat.memo import digest
 from constat.spool import Spool, Spooled, check_output_path, is_safe, move, remove
 
@@ -380,44 +380,27 @@ _MIRRORS: list[subprocess.Popen[bytes]] = []
 
 
 def _mirror_aside(out: Path, back_dir: Path) -> bool:
-    """Start constat/mirror.py on ``back_dir``, made empty and locked here for it; False when it
+    """Start constat/mirror.py on ``back_dir``, made empty here, holding its lock; False when it
     cannot be (the back buffer is then made here)."""
     try:
         back_dir.mkdir()
     except OSError:
         return False
-    fd = -1
     try:
-        fd = os.open(back_dir, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # handed over: this process's copy is closed below
-        _MIRRORS[:] = [started for started in _MIRRORS if started.poll() is None]
-        _MIRRORS.append(subprocess.Popen(
-            [sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), str(out), str(back_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(fd,), start_new_session=True))  # a Ctrl+C meant for the next build does not stop it
-        return True
+        started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), str(out),
+                                 str(back_dir)], [str(back_dir)])
     except OSError:
         with contextlib.suppress(OSError):
             back_dir.rmdir()
         return False
-    finally:
-        if fd >= 0:
-            os.close(fd)
+    _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
+    return True
 
 
 def wait_for_mirror(back_dir: Path) -> None:
     """Return once no program is making the back buffer (``_mirror_aside``): at once, nearly
     always. Publishing calls it before it touches the back buffer."""
-    try:
-        fd = os.open(back_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError:
-        return  # no back buffer, or not a folder: nothing is making it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    except OSError:
-        pass  # a file system without locks: _mirror_aside could not have started either
-    finally:
-        os.close(fd)
+    held_elsewhere(back_dir, wait=True)
 
 
 def _prepare_back(back_dir: Path, back: Manifest | None, out: Path, trusted: dict[str, Entry],

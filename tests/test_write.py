@@ -6,10 +6,8 @@ import errno
 import fcntl
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -190,7 +188,7 @@ def test_a_first_build_makes_its_back_buffer_itself_when_no_program_can_be_start
         raise OSError(errno.EAGAIN, "no more processes")
 
     monkeypatch.setattr(write, "MIRROR_ASIDE_FROM", 1)
-    monkeypatch.setattr(write, "subprocess", SimpleNamespace(Popen=cannot, DEVNULL=subprocess.DEVNULL))
+    monkeypatch.setattr(write, "start_holding", cannot)
     root = copy_project(MINI, tmp_path / "p")
     assert not build(Project.at(root)).failed
     site, back = root / "site", root / ".site.back"
