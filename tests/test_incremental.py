@@ -31,7 +31,7 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from constat import pipeline, search
+from constat import pipeline
 from constat.cache import read_state
 from constat.pipeline import TOOL_ROOT, Project, Report, build
 from tests.helpers import MINI, cli, copy_project, tree, tree_diff
@@ -52,9 +52,8 @@ def cache_folder(root: Path) -> Path:
 
 
 def cache_files(root: Path) -> list[Path]:
-    """The cache's own files (not Pagefind's scratch folders, which a program may be removing)."""
     cache = cache_folder(root)
-    return [p for p in sorted(cache.iterdir()) if p.is_file()] if cache.is_dir() else []
+    return [p for p in sorted(cache.rglob("*")) if p.is_file()] if cache.is_dir() else []
 
 
 Snapshot = dict[str, tuple[bytes, int]]
@@ -768,8 +767,6 @@ DAMAGES = ["truncated-to-half", "emptied", "bytes-overwritten-in-the-middle", "r
 
 
 def damage_cache(root: Path, damage: str, rng: random.Random) -> None:
-    for remover, _ in search._REMOVERS:  # damage done later, once the scratch folders are gone
-        remover.wait(timeout=60)
     cache = cache_folder(root)
     files = cache_files(root)
     assert files, "a cache to damage"
