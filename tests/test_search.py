@@ -114,6 +114,16 @@ def test_an_interrupted_index_publishes_nothing_and_the_next_build_completes(tmp
     assert tree(root / "site") == tree(clean / "site")
 
 
+def _three_pages(tmp_path: Path) -> tuple[Path, Site, dict[str, bytes]]:
+    """An output folder, no site (read by Pagefind's command line only, which the tests replace)
+    and three pages to index."""
+    out = tmp_path / "site"
+    out.mkdir()
+    site: Site = None  # type: ignore[assignment]
+    return out, site, {f"p{n}/index.html": b"<html><body><main data-pagefind-body><p>mot</p></main></body></html>"
+                       for n in range(3)}
+
+
 @pytest.mark.parametrize("remover", ["process", "thread"])
 def test_a_save_stops_the_index_without_waiting_for_its_scratch_folder_to_go(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, remover: str) -> None:
@@ -122,11 +132,7 @@ def test_a_save_stops_the_index_without_waiting_for_its_scratch_folder_to_go(
     # alone (a stopped preview still takes it along: tests/test_serve.py). A process of its own
     # removes it: a thread doing it kept the preview's builder from forking its render workers.
     # A thread still does where that process cannot be started.
-    out = tmp_path / "site"
-    out.mkdir()
-    site: Site = None  # type: ignore[assignment]  # read by Pagefind's command line only, replaced here
-    pages = {f"p{n}/index.html": b"<html><body><main data-pagefind-body><p>mot</p></main></body></html>"
-             for n in range(3)}
+    out, site, pages = _three_pages(tmp_path)
     monkeypatch.setattr(search, "_command", lambda source, output, site: ["sleep", "30"])
     real_rmtree, removed_here = shutil.rmtree, []
 
@@ -168,11 +174,7 @@ def test_a_built_index_leaves_its_scratch_folder_to_a_program_in_the_preview_onl
     # Removing the pages linked for a part took 0.45 s at 10,000 claims: the preview's builder
     # leaves it to a program of its own and is free for the next save. build.py removes them
     # before it returns: the cache's folder is at rest once it has (a CI job may save it).
-    out = tmp_path / "site"
-    out.mkdir()
-    site: Site = None  # type: ignore[assignment]  # read by Pagefind's command line only, replaced here
-    pages = {f"p{n}/index.html": b"<html><body><main data-pagefind-body><p>mot</p></main></body></html>"
-             for n in range(3)}
+    out, site, pages = _three_pages(tmp_path)
     monkeypatch.setattr(search, "_command", lambda source, output, site: ["mkdir", "-p", str(output / "fragment")])
     removed_here: list[str] = []
     real_rmtree = shutil.rmtree
