@@ -238,16 +238,9 @@ class _Either:
         self.own.set()
 
 
-def _goes_on(interrupt: Interrupt | None) -> bool:
-    """Whether the caller gave an ``interrupt``: the preview, which goes on after a build (build.py gives none)."""
-    caller = interrupt.interrupt if isinstance(interrupt, _Either) else interrupt
-    return caller is not None
-
-
-def _by_caller(interrupt: Interrupt | None) -> bool:
-    """Whether the caller's ``interrupt`` is set (a save, in the preview), not only this build's own stop."""
-    caller = interrupt.interrupt if isinstance(interrupt, _Either) else interrupt
-    return caller is not None and caller.is_set()
+def _callers(interrupt: Interrupt | None) -> Interrupt | None:
+    """The caller's own ``interrupt`` (the preview's; build.py gives none), not this build's stop."""
+    return interrupt.interrupt if isinstance(interrupt, _Either) else interrupt
 
 
 class Interrupted(Exception):
@@ -334,6 +327,20 @@ def _start_removals() -> None:
         threading.Thread(target=remove_here, daemon=True).start()
 
 
+def _scratch_folder(out: Path | None) -> str:
+    """A new scratch folder: in the build cache's folder when there is an output folder, on its
+    disk, so the pages are linked there, never copied, and what a killed build leaves (SIGKILL,
+    the kernel out of memory) the next one removes. In the system's temporary folder otherwise,
+    or when the cache's folder cannot be made (a file in its place: the build goes on without a
+    cache)."""
+    if out is not None:
+        with contextlib.suppress(OSError):
+            parent = scratch_parent(out)
+            parent.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkdtemp(dir=parent, prefix=SCRATCH_PREFIX)
+    return tempfile.mkdtemp(prefix="constat-pagefind-")
+
+
 def _index(pages: Mapping[str, bytes | str], site: Site,
            interrupt: Interrupt | None, out: Path | None = None) -> dict[str, bytes]:
     # The pages go through a scratch folder to Pagefind's own command (the binary the pagefind
@@ -343,21 +350,7 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
     # replies to WriteFiles, which on a busy machine left some index files empty (2 runs in 20).
     # The command exits only once every file is written. Pages are written in sorted order:
     # Pagefind indexes them in the order the folder lists them.
-    # In the build cache's folder when there is an output folder: on its disk, so the pages are
-    # linked there, never copied, and what a killed build leaves (SIGKILL, the kernel out of
-    # memory) the next one removes.
-    # The system's temporary folder otherwise, or when the cache's folder cannot be made (a file
-    # in its place: the build goes on without a cache).
-    parent = scratch_parent(out) if out is not None else None
-    try:
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-            scratch = tempfile.mkdtemp(dir=parent, prefix=SCRATCH_PREFIX)
-    except OSError:
-        parent = None
-    if parent is None:
-        scratch = tempfile.mkdtemp(prefix="constat-pagefind-")
-    here = True
+    scratch, here = _scratch_folder(out), True
     try:
         source, output = Path(scratch) / "pages", Path(scratch) / "index"
         for n, path in enumerate(sorted(pages)):
@@ -395,11 +388,12 @@ def _index(pages: Mapping[str, bytes | str], site: Site,
         # Built. The preview goes on while the folder is removed (0.45 s for a part of 4,000
         # pages); build.py removes it before it returns, leaving the cache's folder at rest
         # for whatever comes next (a CI job saving it, say).
-        here = not _goes_on(interrupt)
+        here = _callers(interrupt) is None
     except Interrupted:
         # A save in the preview: shown first, the folder removed meanwhile. A build that stops
         # (Ctrl+C, a stop signal: this build's own stop) or fails removes it before it ends.
-        here = not _by_caller(interrupt)
+        caller = _callers(interrupt)
+        here = caller is None or not caller.is_set()
         raise
     finally:
         if here:
