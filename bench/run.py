@@ -93,6 +93,8 @@ class Row:
     note: str = ""
 
     def median(self, attribute: str) -> float:
+        if attribute == "tree_pss_mib":  # a process shorter than PSS_EVERY has no PSS reading
+            return float(statistics.median([s.tree_pss_mib for s in self.samples if s.tree_pss_mib] or [0.0]))
         return float(statistics.median(getattr(s, attribute) for s in self.samples))
 
     @property
@@ -584,8 +586,8 @@ def _cell(row: Row | None, attribute: str, digits: int = 2) -> str:
         return "–"
     if any(s.timed_out for s in row.samples):
         return "hung"
-    if attribute == "tree_pss_mib" and not all(s.tree_pss_mib for s in row.samples):
-        return "–"  # a run from before PSS was measured
+    if attribute == "tree_pss_mib" and not any(s.tree_pss_mib for s in row.samples):
+        return "–"  # shorter than PSS_EVERY, or a run from before PSS was measured
     value = _f(row.median(attribute), digits)
     return value if row.ok else f"{value} (failed)"
 
@@ -602,7 +604,8 @@ def report(results: list[SizeResult], profile_md: str) -> str:
         "single process: Python or Pagefind's service); *tree* is the largest sum over the process "
         "and its children, sampled every 50 ms: RSS counts a page shared by forked workers in each of "
         "them, PSS divides it between them (the memory the tree really takes; sampled every "
-        f"{PSS_EVERY * 1000:.0f} ms, since reading it slows the build down). × floor = wall time / "
+        f"{PSS_EVERY * 1000:.0f} ms, since reading it slows the build down: – for a build shorter than "
+        "that). × floor = wall time / "
         "floor.py's clean build of the same corpus, measured in the same run.",
         "",
     ]
@@ -678,9 +681,10 @@ def targets(results: list[SizeResult]) -> list[str]:
     def pss(r: SizeResult) -> str:
         constat = [row for key, row in r.rows.items()
                    if key in ("clean", "second", "claim", "claim-known", "article", "template") and row.ok]
-        if not constat or not all(s.tree_pss_mib for row in constat for s in row.samples):
+        read = [s.tree_pss_mib for row in constat for s in row.samples if s.tree_pss_mib]
+        if not read:  # every build shorter than PSS_EVERY, or a run from before PSS was measured
             return "–"
-        value = max(s.tree_pss_mib for row in constat for s in row.samples)
+        value = max(read)
         return f"{value:.0f} MiB {'✅' if value <= TARGET_RSS_MIB else '❌'}"
 
     line(f"clean ≤ {TARGET_CLEAN} × floor", ratio("clean", TARGET_CLEAN))
