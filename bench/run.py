@@ -2,15 +2,16 @@
 
 Usage: .venv/bin/python bench/run.py [--sizes 100,300,1000] [--peers] [--repeat N] [--profile]
 
-For each size (articles × 10 claims) it generates the corpus with /work/shared/bench/gen_corpus.py
-(cached in $CONSTAT_BENCH_DIR, default /tmp/constat-bench, keyed by size), converts it with
-bench/convert.py, then times, as child processes: a clean build, a second build with nothing
-changed, a build after editing one claim, one article, one template, and `build.py check`; plus
-floor.py's clean build of the raw corpus (before Constat's builds, between their rounds and after
-them: its median spans the run, as the machine's hour moves); then how soon the preview (`build.py serve`) shows a
-claim and an article saved (bench/preview.py). Wall time, CPU time (user + sys of the child and the
-children it waited for, from os.wait4) and peak RSS are written as a Markdown table to stdout and
-to bench/results.md. A benchmark, not a test: nothing here runs in CI.
+For each size (articles × 10 claims) it generates the corpus with shared/bench/gen_corpus.py beside
+the project, or in $CONSTAT_SHARED_BENCH (cached in $CONSTAT_BENCH_DIR, default /tmp/constat-bench,
+keyed by size), converts it with bench/convert.py, then times, as child processes: a clean build, a
+second build with nothing changed, a build after editing one claim, one article, one template, and
+`build.py check`; plus floor.py's clean build of the raw corpus (before Constat's builds, between
+their rounds and after them: its median spans the run, as the machine's hour moves); then how soon
+the preview (`build.py serve`) shows a claim and an article saved (bench/preview.py). Wall time,
+CPU time (user + sys of the child and the children it waited for, from os.wait4) and peak RSS are
+written as a Markdown table to stdout and to bench/results.md, with peak PSS. A benchmark, not a
+test: nothing here runs in CI.
 """
 
 from __future__ import annotations
@@ -768,6 +769,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-saved", default="",
                         help="also report these sizes from an earlier run's saved figures, e.g. 100,300")
     args = parser.parse_args(argv)
+    if not (SHARED / "gen_corpus.py").is_file():
+        print(f"bench/run.py: the shared benchmark scripts (gen_corpus.py, floor.py) are not in {SHARED}: "
+              "set CONSTAT_SHARED_BENCH to their folder (shared/bench beside the project by default)",
+              file=sys.stderr)
+        return 2
     bench = Path(os.environ.get("CONSTAT_BENCH_DIR", "/tmp/constat-bench")).resolve()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     global CODE
