@@ -96,7 +96,7 @@ def _main(argv: list[str] | None, default_root: Path | None, out: TextIO, err: T
         report = check(Project.at(args.root), strict=args.strict)
     else:
         try:
-            report = build(Project.at(args.root, args.out), strict=args.strict, fresh=args.fresh)
+            report = build(Project.at(args.root, args.out), strict=args.strict, fresh=args.fresh, lean=ends_process)
         except (ValueError, OSError, RuntimeError) as exc:  # a disk, a folder, or Pagefind failing
             print(f"build.py: error: {exc}", file=err)
             return 1

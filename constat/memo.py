@@ -116,6 +116,12 @@ class Memo:
         previous, used = self.previous[table], self.used[table]
         return [k for k in self.touched[table] if k not in used and k in previous]
 
+    def forget(self, table: str) -> None:
+        """Let go of a table saved already (cache.save_early): nothing of it is asked for again,
+        and saving the memo finds nothing more to write of it."""
+        self.previous[table], self.used[table], self.journal[table], self.touched[table] = {}, {}, {}, set()
+        self.based.add(table)
+
     def keep_previous(self) -> None:
         """Count every previous entry as used: a build that stopped early (an input error) did not
         reach the render side, whose entries are still right for the build that follows the fix."""
