@@ -323,8 +323,7 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
     from constat.spool import Spool
 
     _stop_if(interrupt)
-    inputs: Inputs | None = held.pop()
-    assert inputs is not None
+    inputs = held.pop()
     dossier = build_model(inputs)
     memo, site_key = current(), digest(repr(dossier.site))
     for claim in dossier.claims:  # what it checks is the claim's (its digest), the scale's (in it too) and the site's
@@ -333,16 +332,17 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
                                         partial(_check_claim_review, claim, dossier))
     if report.failed:
         return
+    model = None if lean else (inputs, dossier)  # for report.model
+    del inputs
     if lean:
-        inputs = None
         cache.save_early(project.out, memo, ("yaml", "checks"))
     spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
         _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool)
     finally:
         spool.clear()
-    if report.written is not None and inputs is not None:
-        report.model = (inputs, dossier)
+    if report.written is not None:
+        report.model = model
 
 
 def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
