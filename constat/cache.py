@@ -285,6 +285,11 @@ class KeyedTable(MutableMapping[Any, Any]):
         would kill the process with SIGBUS; a read then only comes back short)."""
         self.added: dict[Any, Any] = dict(added or {})
 
+    @property
+    def in_file(self) -> bool:
+        """Whether its values are read from the file (the memo then keeps none it reads: Memo.get)."""
+        return not self.added
+
     def raw(self, key: Any) -> bytes | None:
         """The value as the file holds it (_pack), or None when it is not here or damaged."""
         if key in self.added:
@@ -452,7 +457,7 @@ def _written_whole(memo: Memo, table: str) -> bool:
             > _COMPACT_AT * max(len(memo.used[table]) + len(memo.kept(table)), 1))
 
 
-def save_early(out: Path, memo: Memo, tables: Iterable[str]) -> None:
+def save_early(out: Path, memo: Memo, tables: Iterable[str], reread: Iterable[str] = ()) -> None:
     """Save ``tables`` now rather than at the end of the build, and let go of them: those the
     build will not ask for again (the parsed YAML and the per-file problems, once the model is
     built and checked), in a process that ends with the build (pipeline.build's ``lean``). Only a
@@ -463,20 +468,26 @@ def save_early(out: Path, memo: Memo, tables: Iterable[str]) -> None:
     Written by a forked process (forking.Aside; here where it cannot fork): pickling a string
     keeps its UTF-8 bytes in it, and the model holds the same strings to the end. Written here,
     the clean build at 10,000 claims peaked at 571-577 MiB instead of 550."""
-    from constat.forking import Aside
+    from constat.forking import Aside, give_back_free_memory
 
     names = [t for t in tables if t in memo.loaded() and _written_whole(memo, t)]
-    if not names:
+    keyed = [t for t in reread if t in KEYED and t in memo.loaded() and _written_whole(memo, t)]
+    if not names and not keyed:
         return
 
     def write_them() -> bool:
-        for name in names:
+        for name in [*names, *keyed]:
             _write_table(out, name, memo.used[name], memo.previous[name], memo.kept(name))
         return True
 
     Aside(write_them).result()
     for name in names:
         memo.forget(name)
+    for name in keyed:
+        saved = _read_keyed(out, _table(name))
+        if saved.index.keys() >= {*memo.used[name], *memo.kept(name)}:  # else not written: kept in memory
+            memo.reread(name, saved)
+    give_back_free_memory()
 
 
 def save_memo(out: Path, memo: Memo) -> None:

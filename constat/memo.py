@@ -73,10 +73,14 @@ class Memo:
         used = self.used[table]
         if key in used:
             return used[key]  # type: ignore[no-any-return]
-        value = self.previous[table].get(key, MISSING)  # MISSING too for a damaged entry of a keyed table
+        previous = self.previous[table]
+        value = previous.get(key, MISSING)  # MISSING too for a damaged entry of a keyed table
         if value is MISSING:
             self.misses += 1
             value = self.journal[table][key] = compute()
+        elif getattr(previous, "in_file", False):
+            self.touched[table].add(key)  # kept, and read again from the file if asked for again
+            return value  # type: ignore[no-any-return]
         used[key] = value
         return value  # type: ignore[no-any-return]
 
@@ -115,6 +119,13 @@ class Memo:
         """The keys of the entries to keep that this build did not ask for (touched, in the saved table)."""
         previous, used = self.previous[table], self.used[table]
         return [k for k in self.touched[table] if k not in used and k in previous]
+
+    def reread(self, table: str, saved: MutableMapping[Any, Any]) -> None:
+        """Take a table saved already (cache.save_early) from its file from now on, rather than
+        hold its values: those this build used or touched stay touched, and nothing is left to save."""
+        self.touched[table].update(self.used[table])
+        self.previous[table], self.used[table], self.journal[table] = saved, {}, {}
+        self.based.add(table)
 
     def forget(self, table: str) -> None:
         """Let go of a table saved already (cache.save_early): nothing of it is asked for again,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
 from typing import Any, NamedTuple
 
 from constat.french import slugify
@@ -131,7 +130,7 @@ class Article:
     digest: str = ""
     """Hash of the article's path and file: a page showing the article changes only when it changes."""
 
-    @cached_property
+    @property
     def body_html(self) -> str:
         """The passages, rendered and sanitized, without the quote highlights (render adds them):
         converted, or read from the memo, when a page first shows them."""
@@ -181,7 +180,7 @@ class Claim:
     digest: str = ""
     """Hash of everything the claim is made of: its path and file, its article's, and the scale of verdicts."""
 
-    @cached_property
+    @property
     def verdict_html(self) -> str:
         """The verdict rendered and sanitized: converted, or read from the memo, when a page
         first shows it (a claim edit renders a few pages of 12,000)."""

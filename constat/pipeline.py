@@ -335,7 +335,7 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
     model = None if lean else (inputs, dossier)  # for report.model
     del inputs
     if lean:
-        cache.save_early(project.out, memo, ("yaml", "checks"))
+        cache.save_early(project.out, memo, ("yaml", "checks", "folded", "quote"), reread=("html",))
     spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
         _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool)

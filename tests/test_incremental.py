@@ -935,16 +935,19 @@ def test_a_cache_saved_by_an_earlier_build_is_not_trusted(tmp_path: Path, clean_
 def test_build_py_saves_and_lets_go_of_the_parsed_inputs_before_rendering(
         tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
     # build.py's process ends with the build (pipeline.build's lean): once the model is built and
-    # checked, the loaded inputs and the memo's parsed YAML and per-file problems are saved and
-    # let go of before rendering (56 MiB of a 606 MiB peak at 10,000 claims). The tables are
-    # written by a forked process, or here where it cannot fork; the next build reads them.
+    # checked, the loaded inputs, the memo's parsed YAML, per-file problems, folded texts and quote
+    # positions are saved and let go of before rendering (56 MiB of a 606 MiB peak at 10,000
+    # claims), and the converted Markdown is saved and read back from its file when a page shows
+    # it (60 MiB more). The tables are written by a forked process, or here where it cannot fork;
+    # the next build reads them.
     import weakref
 
-    from constat import forking, load, render
+    from constat import cache, forking, load, prefill, render
     from constat.memo import current
 
     if writer == "here":
         monkeypatch.setattr(forking, "can_fork", lambda: False)
+    monkeypatch.setattr(prefill, "PREFILL_FROM", 1)  # the Markdown converted before rendering, as at scale
     loaded: list[weakref.ref[load.Inputs]] = []
     real_load = load.load_project
 
@@ -954,27 +957,38 @@ def test_build_py_saves_and_lets_go_of_the_parsed_inputs_before_rendering(
         return inputs
 
     monkeypatch.setattr(load, "load_project", load_project)
+    early = ("yaml", "checks", "folded", "quote")
     at_render: dict[str, Any] = {}
     real_render = render.render_site
 
     def render_site(*args: Any, **kwargs: Any) -> Any:
+        if at_render:  # the first build's only
+            return real_render(*args, **kwargs)
         memo = current()
-        at_render["held"] = {t: len(memo.used[t]) + len(memo.journal[t]) + len(memo.previous[t])
-                             for t in ("yaml", "checks")}
+        at_render["held"] = {t: len(memo.used[t]) + len(memo.journal[t]) + len(memo.previous[t]) for t in early}
         at_render["inputs alive"] = [ref() is not None for ref in loaded]
-        at_render["saved"] = {t: read(root / "site", f"memo-{t}") for t in ("yaml", "checks")}
-        return real_render(*args, **kwargs)
+        at_render["saved"] = {t: read(root / "site", f"memo-{t}") for t in early}
+        html = memo.previous["html"]
+        at_render["html"] = (len(memo.used["html"]) + len(memo.journal["html"]), getattr(html, "in_file", False),
+                             len(html) > 0)
+        rendered = real_render(*args, **kwargs)
+        at_render["html held after"] = [key for key in memo.used["html"] if key in html]  # not those computed
+        return rendered
 
     monkeypatch.setattr(render, "render_site", render_site)
     root = new_project(tmp_path / "p")
     other = copy_project(root, tmp_path / "other")
     report = build(Project.at(root), lean=True)
     assert not report.failed and report.model is None
-    assert at_render["held"] == {"yaml": 0, "checks": 0}, "the memo let go of them"
+    assert at_render["held"] == dict.fromkeys(early, 0), "the memo let go of them"
     assert at_render["inputs alive"] == [False], "the inputs were let go of"
+    assert at_render["html"] == (0, True, True), "the converted Markdown is read from its file"
+    assert at_render["html held after"] == [], "what the pages showed was read from the file, not kept"
     assert not build(Project.at(other)).failed  # as the preview and the tests build: to the end, then saved
-    for table in ("yaml", "checks"):
+    for table in early:
         assert at_render["saved"][table] == read(other / "site", f"memo-{table}"), f"{table}: saved whole, early"
+    ours, theirs = (cache._read_keyed(site, "memo-html") for site in (root / "site", other / "site"))
+    assert {k: ours.raw(k) for k in ours} == {k: theirs.raw(k) for k in theirs} != {}, "html: saved whole, early"
     assert_same_as_clean(root, clean_builds, " (lean clean build)")
 
     pipeline._IN_PROCESS.clear()  # a new process, as build.py is: the memo is read from disk
