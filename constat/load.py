@@ -124,6 +124,8 @@ class Inputs:
     article_slugs: frozenset[str]
     """Every content/*.md file name, including those that failed to load."""
     problems: tuple[Problem, ...]
+    root: Path | None = None
+    """The project folder they were read from (the model reads a text it does not keep again from its file)."""
 
 
 def load_project(root: Path) -> Inputs:
@@ -161,7 +163,7 @@ def load_project(root: Path) -> Inputs:
                                             "not a claim: only .yaml files belong in claims/<article>/",
                                             Severity.WARNING))
     slugs = frozenset(p.stem for p in content if p.suffix == ".md")
-    return Inputs(site, statuses, tuple(articles), tuple(claims), tuple(folders), slugs, tuple(problems))
+    return Inputs(site, statuses, tuple(articles), tuple(claims), tuple(folders), slugs, tuple(problems), root)
 
 
 class Entry:

@@ -6,7 +6,7 @@ import html
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from html.parser import HTMLParser
@@ -114,6 +114,12 @@ def markdown_to_html(text: str, key: Any = None) -> str:
     in the memo when the caller has one that stands for the text (the default: its hash).
     """
     return current().get("html", digest(text) if key is None else key, lambda: _safe_html(text))
+
+
+def html_of(key: Any, markdown: Callable[[], str]) -> str:
+    """``markdown_to_html`` of a text the caller does not keep (constat/model.py): the memo's HTML
+    for ``key``, converted from ``markdown()`` only when the memo does not have it."""
+    return current().get("html", key, lambda: _safe_html(markdown()))
 
 
 def verdict_key(doc_sha: str) -> tuple[str, str]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from constat.french import slugify
-from constat.load import ArticleFile, ClaimFile, Inputs
-from constat.markup import inline_markdown, markdown_to_html, quote_position, verdict_key
+from constat.load import ArticleFile, ClaimFile, Inputs, load_article, load_yaml_file
+from constat.markup import html_of, inline_markdown, markdown_to_html, quote_position, verdict_key
 from constat.memo import current, digest, text_key
+from constat.problems import Problem
 
 
 @dataclass(frozen=True)
@@ -125,16 +128,21 @@ class Article:
     language: str
     authors: tuple[str, ...]
     summary: str
-    body: str
-    """The passages, in Markdown."""
+    body_key: str
+    """The passages' converted Markdown's key in the memo (the hash of their Markdown)."""
+    file_sha: str
+    """The hash of the file's text as the build read it."""
     digest: str = ""
     """Hash of the article's path and file: a page showing the article changes only when it changes."""
+    root: str = ""
+    """The project folder (the passages' Markdown is read again from the file when the memo lacks their HTML)."""
 
     @property
     def body_html(self) -> str:
         """The passages, rendered and sanitized, without the quote highlights (render adds them):
-        converted, or read from the memo, when a page first shows them."""
-        return markdown_to_html(self.body, text_key(self.body))
+        read from the memo (build_model put them there), converted again from the file if its
+        entry was damaged."""
+        return html_of(self.body_key, partial(read_again, self.root, self.path, self.file_sha, "body"))
 
     @property
     def permalink(self) -> str:
@@ -156,10 +164,10 @@ class Claim:
     context_html: str | None
     status: Status
     summary: str
-    verdict: str
-    """In Markdown: verdict_html is what pages show."""
     verdict_key: tuple[str, str]
-    """Its converted HTML's key in the memo (markup.verdict_key)."""
+    """The verdict's converted Markdown's key in the memo (markup.verdict_key: by the hash of the
+    file's text). The model keeps no Markdown of verdicts or articles: 38 MiB at 10,000 claims,
+    which a clean build held to its end (and its render worker copied in part)."""
     sources: tuple[Source, ...]
     figures: Figures | None
     appearances: tuple[str, ...]
@@ -182,9 +190,10 @@ class Claim:
 
     @property
     def verdict_html(self) -> str:
-        """The verdict rendered and sanitized: converted, or read from the memo, when a page
-        first shows it (a claim edit renders a few pages of 12,000)."""
-        return markdown_to_html(self.verdict, self.verdict_key)
+        """The verdict rendered and sanitized: read from the memo (build_model put it there), or
+        converted again from the file if its entry was damaged."""
+        return html_of(self.verdict_key, partial(read_again, self.article.root, self.path, self.verdict_key[1],
+                                                 "verdict"))
 
     @property
     def claim_reviewed(self) -> str:
@@ -229,7 +238,8 @@ def build_model(inputs: Inputs) -> Dossier:
                             markdown_to_html(s["description"]), n)
                      for n, s in enumerate(inputs.statuses.data))
     by_key = {s.key: s for s in statuses}
-    articles = sorted(map(article_model, inputs.articles), key=lambda a: (a.published, a.slug))
+    root = inputs.root
+    articles = sorted((article_model(a, root) for a in inputs.articles), key=lambda a: (a.published, a.slug))
     by_slug = {a.slug: a for a in articles}
     bodies = {a.slug: a.body for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
@@ -240,7 +250,7 @@ def build_model(inputs: Inputs) -> Dossier:
     order = {a.slug: n for n, a in enumerate(articles)}
     claims.sort(key=lambda c: (order[c.article.slug], c.position, c.slug))
     # Their converted Markdown is read when a page shows it; the memo keeps it for the pages not rendered.
-    current().touch("html", [*(text_key(a.body) for a in articles), *(c.verdict_key for c in claims)])
+    current().touch("html", [*(a.body_key for a in articles), *(c.verdict_key for c in claims)])
     return Dossier(
         site=site, statuses=statuses, articles=tuple(articles), claims=tuple(claims),
         speakers=tuple(sorted(speakers.values(), key=lambda s: s.slug)),
@@ -253,9 +263,49 @@ def build_model(inputs: Inputs) -> Dossier:
     )
 
 
-def article_model(a: ArticleFile) -> Article:
-    """One article of a valid project."""
-    return _article(a.slug, a.path, a.front.data, a.body, digest(f"{a.path} {a.front.sha}"))
+def article_model(a: ArticleFile, root: Path | None) -> Article:
+    """One article of a valid project (read from ``root``)."""
+    key = text_key(a.body)
+    _converted(a.body, key)
+    return _article(a.slug, a.path, a.front.data, key, a.front.sha, digest(f"{a.path} {a.front.sha}"),
+                    "" if root is None else str(root))
+
+
+def _converted(markdown: str, key: Any) -> None:
+    """The memo has the HTML of ``markdown`` (the model does not keep the Markdown): converted now
+    if it has not. Asks the memo whether it has it, without reading it (its file may hold it)."""
+    if not current().has("html", key):
+        markdown_to_html(markdown, key)
+
+
+class ChangedDuringBuild(Exception):
+    """A file read again (its Markdown, which the model does not keep) is not what the build read."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.format())
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a render worker, re-raised here whole
+        return (ChangedDuringBuild, (self.problem,))
+
+
+def read_again(root: str, path: str, sha: str, part: str) -> str:
+    """The Markdown of an article's passages (``part`` "body") or of a claim's verdict, read again
+    from its file: only when the memo's entry for its HTML was damaged after build_model saw it.
+    The file must still be the one the build read (``sha``), or the page would mix two versions."""
+    problems: list[Problem] = []
+    if root:
+        if part == "body":
+            article = load_article(Path(root), Path(root, path), problems)
+            if article is not None and article.front.sha == sha:
+                return article.body
+        else:
+            doc = load_yaml_file(Path(root), Path(root, path), problems)
+            if doc is not None and doc.sha == sha and isinstance(doc.data, dict) \
+                    and isinstance(doc.data.get("verdict"), str):
+                return str(doc.data["verdict"])
+    raise ChangedDuringBuild(Problem(path, 1, 1, "changed-during-build",
+                                     "the file changed while the site was being built: build again"))
 
 
 def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Status], statuses_sha: str,
@@ -266,6 +316,7 @@ def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Sta
     speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
     claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
     position = quote_position(body, data["quote"])
+    _converted(data["verdict"], verdict_key(f.doc.sha))
     return _claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags, position or 0,
                   digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}"), f.doc.sha)
 
@@ -302,12 +353,13 @@ def _site(data: dict[str, Any]) -> Site:
     )
 
 
-def _article(slug: str, path: str, data: dict[str, Any], body: str, sha: str) -> Article:
+def _article(slug: str, path: str, data: dict[str, Any], body_key: str, file_sha: str, sha: str,
+             root: str) -> Article:
     return Article(
         slug=slug, path=path, title=data["title"], publisher=data["publisher"], url=data.get("url"),
         archive_url=data.get("archive_url"), published=date.fromisoformat(data["published"]),
         language=data["language"], authors=tuple(data.get("authors", [])), summary=data["summary"],
-        body=body, digest=sha,
+        body_key=body_key, file_sha=file_sha, digest=sha, root=root,
     )
 
 
@@ -323,7 +375,7 @@ def _claim(slug: str, path: str, article: Article, data: dict[str, Any], speaker
         speaker_role=data["speaker_role"], speaker_url=data.get("speaker_url"),
         said_on=date.fromisoformat(data["said_on"]),
         context_html=inline_markdown(data["context"]) if data.get("context") else None,
-        status=status, summary=data["summary"], verdict=data["verdict"], verdict_key=verdict_key(doc_sha),
+        status=status, summary=data["summary"], verdict_key=verdict_key(doc_sha),
         sources=tuple(Source(s["title"], s["url"], s["publisher"], _day(s.get("published")),
                              s.get("archive_url"), s.get("excerpt")) for s in data.get("sources") or []),
         figures=Figures(figures["stated"], figures.get("measured"), figures["unit"], _day(figures.get("as_of")))

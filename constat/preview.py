@@ -80,7 +80,7 @@ def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], chang
                 p.severity is Severity.ERROR for p in check_claim_against(claim, rated, files[claim.article_slug])):
             return {}
     articles = {a.slug: a for a in dossier.articles}
-    articles.update((slug, article_model(a)) for slug, a in edited_articles.items())
+    articles.update((slug, article_model(a, root)) for slug, a in edited_articles.items())
     by_key = {s.key: s for s in dossier.statuses}
     remodelled: dict[str, list[Claim]] = {slug: [] for slug in touched}
     for claim_file in inputs.claims:

@@ -26,7 +26,7 @@ from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.load import editors_own
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
-from constat.model import Article, Claim, Correction, Dossier, Site, Speaker, Status, Tag
+from constat.model import Article, ChangedDuringBuild, Claim, Correction, Dossier, Site, Speaker, Status, Tag
 from constat.opendata import CSV_COLUMNS, claims_csv_pieces, claims_json_pieces, rows
 from constat.problems import Problem
 from constat.search import indexed_part, is_indexed, page_words
@@ -34,7 +34,8 @@ from constat.spool import Spool, Spooled
 
 
 class TemplateProblem(Exception):
-    """A template failed: carries the Problem that names the template, its line and the page."""
+    """A page could not be rendered: carries the Problem that names the template, its line and the
+    page (or the input file read again that changed during the build: model.ChangedDuringBuild)."""
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.format())
@@ -441,6 +442,8 @@ def _render(env: jinja2.Environment, page: Page) -> str:
     try:
         context = {**page.context, **page.derived()} if page.derived else page.context
         return env.get_template(page.template).render(context)
+    except ChangedDuringBuild as exc:
+        raise TemplateProblem(exc.problem) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(Problem(f"templates/{exc.name or page.template}", exc.lineno or 1, 1,
                                       "template", f"template syntax error: {exc.message}")) from None

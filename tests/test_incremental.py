@@ -851,6 +851,69 @@ def test_a_keyed_table_gives_back_its_entries_and_drops_only_a_damaged_one(
     assert dict(cache._read_table(out, "html")) == {}
 
 
+def damage_every_converted_text(root: Path) -> int:
+    """Flip a byte of every value of the saved converted Markdown (each then fails its checksum)."""
+    from constat import cache
+
+    path = cache_folder(root) / "memo-html"
+    index = cache._read_keyed(root / "site", "memo-html").index
+    raw = bytearray(path.read_bytes())
+    for start, size, _ in index.values():
+        raw[start + size // 2] ^= 0x01
+    path.write_bytes(bytes(raw))
+    return len(index)
+
+
+def rendered_again(root: Path, n: int) -> None:
+    """Every claim and article page rendered again (a comment in their templates' main block)."""
+    for name in ("claim.html", "article.html"):
+        path = root / "templates" / name
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("{% block main %}\n", f"{{% block main %}}\n<!-- {n} -->\n", 1), encoding="utf-8")
+
+
+def test_markdown_whose_converted_entry_is_damaged_is_converted_again_from_its_file(
+        tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The model keeps no Markdown of verdicts and articles (38 MiB at 10,000 claims), only the key of
+    # its HTML in the memo: an entry found damaged when a page shows it is converted again from the
+    # file, which must still be the file the build read, else the build stops and says so.
+    from constat import render
+
+    root = new_project(tmp_path / "p")
+    assert not build(Project.at(root)).failed
+    pipeline._IN_PROCESS.clear()  # a new process, as build.py is: the memo is read from disk
+    assert damage_every_converted_text(root) > 10
+    rendered_again(root, 1)
+    assert not build(Project.at(root)).failed
+    assert_same_as_clean(root, clean_builds, " (every converted text damaged)")
+
+    pipeline._IN_PROCESS.clear()
+    damage_every_converted_text(root)
+    rendered_again(root, 2)
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    before = snapshot(root / "site")
+    real_render = render.render_site
+
+    def render_site(*args: Any, **kwargs: Any) -> Any:  # an editor saves the claim while the build runs
+        data = read_yaml(claim)
+        data["verdict"] = "**Faux.** Corrigé pendant la construction du site."
+        write_yaml(claim, data)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_site", render_site)
+    report = build(Project.at(root))
+    assert report.failed
+    assert [p.format() for p in report.problems] == [
+        "claims/budget-regional/emplois-300.yaml:1:1: error: the file changed while the site was being built: "
+        "build again [changed-during-build]"]
+    assert snapshot(root / "site") == before, "nothing published"
+    monkeypatch.setattr(render, "render_site", real_render)
+    assert not build(Project.at(root)).failed
+    assert b"Corrig\xc3\xa9 pendant la construction" in (
+        root / "site/affirmations/budget-regional/emplois-300/index.html").read_bytes()
+    assert_same_as_clean(root, clean_builds, " (the build after the file that changed)")
+
+
 # --- 3. a stale cache is not trusted: content, not modification times ------------------------
 
 SAME_SIZE_EDITS = [  # (input, old text, new text of the same byte length, page that shows it)
