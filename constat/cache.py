@@ -3,8 +3,7 @@
 ``memo-<table>`` is the work the previous builds did, by content (constat/memo.py), one file
 per table: parsed YAML, each file's own problems, converted Markdown, folded article texts,
 quote positions, cards, open-data rows…; a build reads a table when it first consults it,
-and the values of a keyed table (KEYED: the converted Markdown, the pages' words, the claims'
-cards) one by one.
+and the values of a keyed table (KEYED: the converted Markdown and the claims' cards) one by one.
 ``memo-journal`` holds the entries computed since each table was written whole (see save_memo).
 ``state`` is what the previous build read and wrote: the hash of every input, the problems it
 reported, the key and manifest of every output file (constat/write.py), and the back buffer's.
@@ -261,11 +260,11 @@ _FOLD_AT = 5000
 """Journal entries of a table the build never read from which they are folded into it."""
 
 
-KEYED = frozenset({"html", "words", "cards"})
+KEYED = frozenset({"html", "cards"})
 """Tables kept in their file and read value by value (KeyedTable): a build often needs a few of
-their 11,000 entries (a claim edit: a verdict, the words of two pages, the cards of the lists
-the claim is on), and reading them whole took 0.1 s and 90 MB of memory at 10,000 claims (the
-cards alone 17 MB)."""
+their 11,000 entries (a claim edit: a verdict, the cards of the lists the claim is on), and
+reading them whole took 0.1 s and 90 MB of memory at 10,000 claims (the cards alone 17 MB; the
+pages' words, a keyed table too until stop 22, are no longer kept: pipeline._vocabulary)."""
 
 _TRAILER = struct.Struct("<QQI")
 """The end of a keyed table's file: where its index starts, its length, its CRC-32."""

@@ -18,12 +18,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 MISSING: Any = object()
 
-TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records", "templates", "words", "pages")
+TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records", "templates", "pages")
 """yaml: text hash → parsed data; checks: (kind, path, file hash) → the file's own problems;
 html: Markdown text's hash → safe HTML; folded: body hash → folded text; quote: (body hash, quote) → position;
 cards: (templates and site hash, claim digest) → a claim's card; records: (site hash, claim digest) → open-data row;
 templates: ("uses", source hash) → the templates a template uses, ("code", Jinja's key and checksum) → compiled code;
-words: hash of a page's indexed part → its words (search.page_words);
 pages: (template and site hash, claim digest) → the claim page's path, key, permalink and date."""
 
 

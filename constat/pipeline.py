@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from constat.load import MAX_FILE_BYTES, editors_own
-from constat.memo import MISSING, Memo, current, digest
+from constat.memo import Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.search import Interrupt, remove_scratch
 from constat.write import Checked, WriteReport, recover
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from constat.cache import State
     from constat.load import Inputs
     from constat.model import Claim, Dossier
+    from constat.render import Rendered
     from constat.spool import Spool, Spooled
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
@@ -258,32 +259,47 @@ def _stop_if(interrupt: Interrupt | None) -> None:
         raise Interrupted
 
 
-def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: dict[str, str],
-                counted: dict[str, int]) -> dict[str, int]:
-    """Every word of the indexed pages, with the number of pages that have it (see constat/search.py).
+def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: Callable[[str], bytes],
+                counted: dict[str, str], counts: dict[str, int], rendered: Rendered) -> dict[str, int]:
+    """Every word of the indexed pages (path → hash of the indexed part), with the number of pages
+    that have it (the vocabulary of a search in parts: constat/search.py).
 
-    From the last build's count (``counted``, for the pages ``before``) when there is one: the
-    words of the pages that changed or went are taken off, those of the new pages added (at
-    10,000 claims, going through every page's words took 0.2 s of a claim edit). Each page's
-    words come from the memo, by the hash of its indexed part; a page is read only when the memo
-    does not have them."""
-    memo = current()
-    memo.touch("words", indexed.values())  # kept in the memo, read only for the pages that changed
-    counts = dict(counted)
-    for rel, sha in before.items() if counted else ():
-        if indexed.get(rel) == sha:
-            continue
-        gone = memo.peek("words", sha)  # the words of a page that changed or went: to take off
-        if gone is MISSING or not _take_off(counts, gone.split()):
-            counts = {}  # not the count of those pages after all: count again
-            break
-    if not counts:
-        before = {}
+    ``counts`` is the last build's, for the pages ``counted``; the render counted the words of the
+    pages whose indexed part is new (``rendered.words``); the pages' words are kept nowhere (they
+    were 33 MiB of a clean build's peak at 10,000 claims, and a table in the cache). When few
+    pages changed or went (a claim edit: two), their words as the last build published them are
+    read from site/ (``before``) and taken off, and the render's count added; else, or if such a
+    page is not that version any more, or ``counts`` does not hold its words, counted again: the
+    render's count plus the words of every page whose indexed part did not change (``page``)."""
+    if counted and counts:
+        changed = [rel for rel, sha in counted.items() if indexed.get(rel) != sha]
+        if len(changed) <= len(indexed) // 2:
+            counts = dict(counts)
+            for rel in changed:
+                words = _words_as_published(before, rel, counted[rel])
+                if words is None or not _take_off(counts, words):
+                    break
+            else:
+                for word, n in rendered.words.items():
+                    counts[word] = counts.get(word, 0) + n
+                return counts
+    counts = dict(rendered.words)
     for rel, sha in indexed.items():
-        if before.get(rel) != sha:
-            for word in memo.get("words", sha, partial(_words_of, page, rel)).split():
+        if rel not in rendered.files or counted.get(rel) == sha:  # not counted by the render
+            for word in _words_of(page, rel).split():
                 counts[word] = counts.get(word, 0) + 1
     return counts
+
+
+def _words_as_published(before: Callable[[str], bytes], rel: str, sha: str) -> list[str] | None:
+    """The words of a page as the last build published it, if site/ still has that version."""
+    from constat.search import indexed_part, page_words
+
+    try:
+        part = indexed_part(before(rel))
+    except OSError:
+        return None
+    return page_words(part).split() if digest(part) == sha else None
 
 
 def _take_off(counts: dict[str, int], words: list[str]) -> bool:
@@ -300,6 +316,7 @@ def _take_off(counts: dict[str, int], words: list[str]) -> bool:
 
 
 def _words_of(page: Callable[[str], bytes], rel: str) -> str:
+    """The words of a page as this build has it."""
     from constat.search import indexed_part, page_words
 
     return page_words(indexed_part(page(rel)))
@@ -355,10 +372,14 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     verified = checked.site_verified
     trusted, _ = verified
     part_pages = dossier.site.search_part_pages
+    in_parts = part_count(len(dossier.claims) + len(dossier.articles), part_pages) > 1
+    # The words of the pages whose indexed part changed since the vocabulary was counted (every
+    # page when it was not): see _vocabulary.
+    counted = state.indexed if state.vocabulary else {}
     try:
         rendered = render_site(dossier, project.templates, spool,
                                {rel: key for rel, key in state.keys.items() if rel in trusted},
-                               words=part_count(len(dossier.claims) + len(dossier.articles), part_pages) > 1)
+                               words=counted if in_parts else None)
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return
@@ -376,7 +397,10 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     def source(rel: str) -> str:
         return rendered.files[rel].path if rel in rendered.files else f"{project.out}/{rel}"
 
-    counts = _vocabulary(indexed, page, state.indexed, state.vocabulary) if len(parts) > 1 else {}
+    def before(rel: str) -> bytes:
+        return (project.out / rel).read_bytes()
+
+    counts = _vocabulary(indexed, page, before, counted, state.vocabulary, rendered) if len(parts) > 1 else {}
     vocabulary = sorted(counts) if len(parts) > 1 else None
     vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
     keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}

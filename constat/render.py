@@ -6,7 +6,7 @@ import io
 import pickle
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -146,16 +146,21 @@ class Rendered:
     """Every output file's key: the hash of what it was made from. Same key, same bytes."""
     kept: set[str] = field(default_factory=set)
     """Files not rendered because the previous build rendered them from the same key."""
+    words: Counter[str] = field(default_factory=Counter)
+    """With render_site's ``words``: for each word, how many of the pages rendered whose indexed part
+    is new have it."""
 
 
 def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[str, str] | None = None,
-                *, words: bool = False) -> Rendered:
+                *, words: Mapping[str, str] | None = None) -> Rendered:
     """Every file of the site, into ``spool``: nothing is published until all of it rendered.
 
     ``previous`` holds the keys of files the previous build wrote and that are still intact in the
     output folder: a file whose key is unchanged is not rendered again (it is in ``kept``).
-    ``words``: the search index needs the site's vocabulary (it comes in parts): the words of each
-    page the search covers are put in the memo as it is rendered, on every core.
+    ``words``: the search index needs the site's vocabulary (it comes in parts): the hash of each
+    page's indexed part as the vocabulary last counted it (search.indexed_part; path → hash). The
+    words of each page the search covers whose indexed part is not that one are counted as it is
+    rendered, on every core (``Rendered.words``); the pages' words themselves are not kept.
     """
     previous = previous or {}
     env, used, cards = _environment(dossier, templates)
@@ -215,7 +220,8 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
                 todo.append(page)
         if lastmod is not None:
             sitemap.append((permalink, lastmod))
-    for page, spooled in zip(todo, _render_pages(env, todo, spool, words), strict=True):
+    spooled_pages, out.words = _render_pages(env, todo, spool, words)
+    for page, spooled in zip(todo, spooled_pages, strict=True):
         out.files[page.path] = spooled
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
                  Page("robots.txt", "robots.txt", {})):
@@ -363,11 +369,12 @@ _FINGERPRINTER = _Fingerprinter()
 
 PARALLEL_FROM = 400
 """Pages to render from which the work is shared between processes (one per core)."""
-_JOB: tuple[jinja2.Environment, list[Page], Spool, bool] | None = None
+_JOB: tuple[jinja2.Environment, list[Page], Spool, Mapping[str, str] | None] | None = None
 """What forked workers render: set just before the fork, inherited, never sent."""
 
 
-def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words: bool) -> list[Spooled]:
+def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool,
+                  words: Mapping[str, str] | None) -> tuple[list[Spooled], Counter[str]]:
     """The pages, in order, rendered into the spool; on every core when there are many and forking is safe.
 
     Workers are forked (they inherit the model and the compiled templates); they write the pages
@@ -377,15 +384,14 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     """
     global _JOB
     memo = current()
+    counts: Counter[str] = Counter()
     if len(todo) < PARALLEL_FROM or not can_fork():
-        return [_spool_page(env, page, spool, words) for page in todo]
+        return [_spool_page(env, page, spool, words, counts) for page in todo], counts
     for name in env.list_templates():  # compiled once, before the fork
         # An error is reported by the page that uses the template, as when rendering here; a
         # template no page uses is no problem.
         with suppress(jinja2.TemplateError, UnicodeDecodeError):
             env.get_template(name)
-    if words:
-        memo.previous["words"]  # read from the cache once, before the fork, rather than by every worker
     _JOB = (env, todo, spool, words)
     chunks = min(len(todo), cores() * 8)
     try:
@@ -393,41 +399,40 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     finally:
         _JOB = None
     spooled: list[Spooled] = [_PENDING] * len(todo)
-    for n, (done, new_cards, new_words) in enumerate(parts):
+    for n, (done, new_cards, share_counts) in enumerate(parts):
         spooled[n::chunks] = done
         # What the workers worked out, journaled as if worked out here, so that the memo saves
         # it. (Cards once went into the used table only, saved only if this process had read
         # the table: a build whose workers rendered every card saved none.)
-        for table, entries in (("cards", new_cards), ("words", new_words)):
-            for key, value in entries.items():
-                memo.put(table, key, value)
-    return spooled
+        for key, value in new_cards.items():
+            memo.put("cards", key, value)
+        counts.update(share_counts)
+    return spooled, counts
 
 
-def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any], dict[str, str]]:
-    """One share of the pages, and the memo entries made for them (not those made for earlier
-    shares in the same process: sent once, they are not unpickled again in the main process).
-    Its pages' words it lets go of: in a worker they are sent, here they are put back."""
+def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any], Counter[str]]:
+    """One share of the pages, the memo entries made for them (not those made for earlier
+    shares in the same process: sent once, they are not unpickled again in the main process),
+    and the count of the words of its pages (render_site's ``words``)."""
     assert _JOB is not None
     env, todo, spool, words = _JOB
     n, chunks = share
     memo = current()
     new_cards, known_cards = memo.journal["cards"], set(memo.journal["cards"])
-    new_words, known_words = memo.journal["words"], set(memo.journal["words"])
-    done = [_spool_page(env, page, spool, words) for page in todo[n::chunks]]
-    sent_words = {k: v for k, v in new_words.items() if k not in known_words}
-    for key in sent_words:  # a page's words are asked for once: the worker need not keep them once sent
-        del new_words[key]
-        memo.used["words"].pop(key, None)
-    return done, {k: v for k, v in new_cards.items() if k not in known_cards}, sent_words
+    counts: Counter[str] = Counter()
+    done = [_spool_page(env, page, spool, words, counts) for page in todo[n::chunks]]
+    return done, {k: v for k, v in new_cards.items() if k not in known_cards}, counts
 
 
-def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: bool) -> Spooled:
+def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: Mapping[str, str] | None,
+                counts: Counter[str]) -> Spooled:
+    """Render a page into the spool; with ``words`` (render_site's), count the words of a page the
+    search covers whose indexed part is not the one ``words`` has."""
     data = _render_bytes(env, page)
-    part = indexed_part(data) if words and is_indexed(page.path, data) else None
+    part = indexed_part(data) if words is not None and is_indexed(page.path, data) else None
     spooled = spool.put(page.path, data, part)
-    if part is not None and spooled.indexed is not None and not current().has("words", spooled.indexed):
-        current().put("words", spooled.indexed, page_words(part))
+    if part is not None and words is not None and spooled.indexed != words.get(page.path):
+        counts.update(page_words(part).split())
     return spooled
 
 

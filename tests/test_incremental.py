@@ -686,6 +686,18 @@ def history(log: list[str]) -> str:
     return "\n\nwhat was done, in order:\n" + "\n".join(f"  {line}" for line in log)
 
 
+def vocabulary_of(site: dict[str, bytes]) -> dict[str, int]:
+    """Each word of the pages the search covers, with the number of pages that have it."""
+    from constat.search import indexed_part, is_indexed, page_words
+
+    counts: dict[str, int] = {}
+    for name, data in site.items():
+        if is_indexed(name, data):
+            for word in page_words(indexed_part(data)).split():
+                counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 def build_and_compare(ws: Workspace, clean_builds: CleanBuilds, log: list[str], previous: Snapshot) -> Snapshot:
     """Build in place (cache reused) and clean; compare; return the site now published."""
     try:
@@ -708,6 +720,10 @@ def build_and_compare(ws: Workspace, clean_builds: CleanBuilds, log: list[str], 
         return previous
     built = {name: data for name, (data, _) in now.items()}
     assert built == clean.site, "incremental site != clean build\n" + site_diff(clean.site, built) + history(log)
+    parts = json.loads(built.get("pagefind/parts.json", b'{"parts": []}'))["parts"]
+    if len(parts) > 1:  # the vocabulary page, never published
+        assert read_state(ws.root / "site").vocabulary == vocabulary_of(built), (
+            "the vocabulary kept for the next build is not the published pages' words" + history(log))
     touched = rewritten_unchanged(previous, now)
     assert not touched, ("files whose bytes did not change were rewritten (new mtime):\n"
                          + "\n".join(touched[:30]) + history(log))
@@ -801,6 +817,29 @@ def set_summary(root: Path, claim: str, text: str) -> None:
 
 def assert_cache_written(root: Path) -> None:
     assert cache_files(root), f"the build keeps a cache in {cache_folder(root).name}/ beside site/, with files in it"
+
+
+def test_the_vocabulary_is_counted_again_when_site_no_longer_has_the_pages_it_counted(
+        tmp_path: Path, clean_builds: CleanBuilds) -> None:
+    # A search in parts needs the site's vocabulary, which a build brings up to date from the last
+    # build's count: the words of the pages that changed are taken off as site/ has them. A page
+    # edited there by hand is not the page counted: every page's words are then counted again,
+    # including those of pages rendered again with the same text (here, by a template edit
+    # outside it).
+    root = new_project(tmp_path / "p")
+    with (root / "site.yaml").open("a", encoding="utf-8") as f:
+        f.write("search:\n  part_pages: 2\n")
+    assert not build(Project.at(root)).failed
+    assert read_state(root / "site").vocabulary == vocabulary_of(tree(root / "site"))
+    page = root / "site/affirmations/budget-regional/emplois-300/index.html"
+    added = "<p>Mot-ajouté-à-la-main</p></article>".encode()
+    page.write_bytes(page.read_bytes().replace(b"</article>", added, 1))
+    set_summary(root, "budget-regional/emplois-300.yaml", "La région publie enfin un décompte : 120 emplois.")
+    rendered_again(root, 1)  # before the element the search reads: its pages' text is the same
+    pipeline._IN_PROCESS.clear()
+    assert_same_as_clean(root, clean_builds, " (a page edited by hand, a claim and a template edited)")
+    vocabulary = read_state(root / "site").vocabulary
+    assert vocabulary == vocabulary_of(tree(root / "site")) and "mot-ajouté-à-la-main" not in vocabulary
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
@@ -1297,19 +1336,19 @@ def test_entries_journaled_for_a_table_never_read_are_folded_into_it(
     from constat import cache
     from constat.memo import Memo
     out = tmp_path / "site"
-    cache._write_table(out, "words", {"old": "kept"})
+    cache._write_table(out, "cards", {"old": "kept"})
     monkeypatch.setattr(cache, "_FOLD_AT", 2)
     first = cache.read_memo(out)
-    first.put("words", "a", "1")
+    first.put("cards", "a", "1")
     cache.save_memo(out, first)
-    assert cache.read(out, "memo-journal") == {"words": {"a": "1"}}, "journaled"
+    assert cache.read(out, "memo-journal") == {"cards": {"a": "1"}}, "journaled"
     second = cache.read_memo(out)
-    second.put("words", "b", "2")
-    second.put("words", "c", "3")
+    second.put("cards", "b", "2")
+    second.put("cards", "c", "3")
     cache.save_memo(out, second)
-    assert dict(cache._read_table(out, "words")) == {"old": "kept", "a": "1", "b": "2", "c": "3"}
+    assert dict(cache._read_table(out, "cards")) == {"old": "kept", "a": "1", "b": "2", "c": "3"}
     assert cache.read(out, "memo-journal") is None, "folded: no journal left"
-    assert Memo(loader=partial(cache._read_table, out)).previous["words"]["a"] == "1"
+    assert Memo(loader=partial(cache._read_table, out)).previous["cards"]["a"] == "1"
 
 
 def test_a_keyed_table_cut_short_while_it_is_read_loses_entries_not_the_process(tmp_path: Path) -> None:
