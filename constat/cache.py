@@ -409,6 +409,39 @@ def _write_keyed(out: Path, name: str, entries: Iterable[tuple[Any, bytes]]) -> 
         f.write(_TRAILER.pack(at, len(packed), zlib.crc32(packed)))
 
 
+def write_part(out: Path, name: str, n: int, entries: Mapping[Any, Any]) -> None:
+    """Part ``n`` of the keyed table ``name``, made by one of prefill's processes (gather_parts)."""
+    _write_keyed(out, f"{_table(name)}.part{n}", ((key, _pack(value)) for key, value in entries.items()))
+
+
+def gather_parts(out: Path, name: str, parts: int, memo: Memo) -> None:
+    """Write the keyed table ``name`` whole: its entries in ``memo``, then those of ``parts`` parts
+    (write_part), and let the memo read its values from the file from now on (Memo.reread).
+    A part that is missing or damaged loses its entries, which the build then works out again."""
+    previous, used = memo.previous[name], memo.used[name]
+    pieces = [_read_keyed(out, f"{_table(name)}.part{n}") for n in range(parts)]
+
+    def entries() -> Iterator[tuple[Any, bytes]]:
+        for key in previous:
+            raw = previous.raw(key) if isinstance(previous, KeyedTable) else _pack(previous[key])
+            if raw is not None and key not in used:
+                yield key, raw
+        for key, value in used.items():
+            yield key, _pack(value)
+        for piece in pieces:
+            for key in piece.index:
+                raw = piece.raw(key)
+                if raw is not None:
+                    memo.misses += 1  # new work, to be saved (as memo.add counts it)
+                    yield key, raw
+
+    _write_keyed(out, _table(name), entries())
+    for part in folder(out).glob(f"{_table(name)}.part*"):  # a killed build's too
+        with suppress(OSError):
+            part.unlink()
+    memo.reread(name, _read_keyed(out, _table(name)))
+
+
 def _table(name: str) -> str:
     return f"memo-{name}"
 

@@ -195,7 +195,7 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
 
     memo = use(Memo() if fresh else _memo_for(out) or cache.read_memo(out))
     remember_contents(contents, {path: mark[4] for path, mark in seen.items()})
-    _prefill_if_cold(project, contents, memo)
+    _prefill_if_cold(project, contents, memo, lean=lean and save_memo)
     try:
         inputs = load_project(project.root)
     finally:
@@ -242,13 +242,14 @@ def _claims_or_articles_only(project: Project, seen: Seen, before: Seen) -> bool
                if path not in seen or path not in before or seen[path][4] != before[path][4])
 
 
-def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo) -> None:
+def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo, *, lean: bool = False) -> None:
     """When the memo knows few of the files read (a fresh clone, CI, a cache of another version),
-    parse and check them on every core first (constat/prefill.py): the stages then find the work done."""
+    parse and check them on every core first (constat/prefill.py): the stages then find the work done.
+    ``lean`` (build's): the converted Markdown goes to the cache as it is made, not into this process."""
     if len(memo.previous["yaml"]) < len(contents) // 2:
         from constat.prefill import prefill
 
-        prefill(project.root, sorted(contents), memo)
+        prefill(project.root, sorted(contents), memo, spill=project.out if lean else None)
 
 
 def _stop_if(interrupt: Interrupt | None) -> None:

@@ -22,17 +22,23 @@ from constat.validate import check_alone
 PREFILL_FROM = 400
 """Input files from which a cold build shares the per-file work between processes."""
 
-_JOB: tuple[Path, list[str]] | None = None
-"""The project and the files to prepare: set just before the fork, inherited by the workers."""
+_JOB: tuple[Path, list[str], Path | None] | None = None
+"""The project, the files to prepare and where to spill the converted Markdown: set just before
+the fork, inherited by the workers."""
 
 
-def prefill(root: Path, files: list[str], memo: Memo) -> int:
-    """Prepare ``files`` (absolute paths of claims and articles) on every core; return how many were new."""
+def prefill(root: Path, files: list[str], memo: Memo, spill: Path | None = None) -> int:
+    """Prepare ``files`` (absolute paths of claims and articles) on every core; return how many were new.
+
+    ``spill``: the output folder of a build whose process ends with it (pipeline.build's ``lean``).
+    Each process then writes the Markdown it converts into a part of the cache's table
+    (cache.write_part), and this one gathers the parts into the table and reads the values from
+    it from then on: held here, they were 50 MiB of the peak at 10,000 claims."""
     global _JOB
     fresh = [f for f in files if f.endswith((".yaml", ".yml", ".md"))]
     if len(fresh) < PREFILL_FROM or not can_fork():
         return 0
-    _JOB = (root, fresh)
+    _JOB = (root, fresh, spill)
     shares = cores() * 4
     for table in TABLES:  # the saved tables read once, here, rather than in every worker
         memo.previous[table]
@@ -43,12 +49,16 @@ def prefill(root: Path, files: list[str], memo: Memo) -> int:
     for tables in made:
         for table, entries in tables.items():
             memo.add(table, entries)
+    if spill is not None:
+        from constat.cache import gather_parts
+
+        gather_parts(spill, "html", shares, memo)
     return len(fresh)
 
 
 def _prepare_share(share: tuple[int, int]) -> dict[str, dict[Any, Any]]:
     assert _JOB is not None
-    root, files = _JOB
+    root, files, spill = _JOB
     memo = current()
     before = {t: set(memo.used[t]) | set(memo.previous[t]) for t in TABLES}
     n, shares = share
@@ -59,6 +69,10 @@ def _prepare_share(share: tuple[int, int]) -> dict[str, dict[Any, Any]]:
         for key in entries:
             del memo.used[table][key]
             memo.journal[table].pop(key, None)
+    if spill is not None:
+        from constat.cache import write_part
+
+        write_part(spill, "html", n, made.pop("html"))
     return made
 
 

@@ -1047,6 +1047,7 @@ def test_build_py_saves_and_lets_go_of_the_parsed_inputs_before_rendering(
     from constat import cache, forking, load, prefill, render
     from constat.memo import current
 
+    forks = forking.can_fork()
     if writer == "here":
         monkeypatch.setattr(forking, "can_fork", lambda: False)
     monkeypatch.setattr(prefill, "PREFILL_FROM", 1)  # the Markdown converted before rendering, as at scale
@@ -1059,6 +1060,19 @@ def test_build_py_saves_and_lets_go_of_the_parsed_inputs_before_rendering(
         return inputs
 
     monkeypatch.setattr(load, "load_project", load_project)
+    after_prefill: list[tuple[int, bool, list[str]]] = []
+    real_prefill = prefill.prefill
+
+    def prefill_then_look(*args: Any, **kwargs: Any) -> int:
+        done = real_prefill(*args, **kwargs)
+        if done:  # the converted Markdown went to the cache's table as it was made
+            memo = current()
+            after_prefill.append((len(memo.used["html"]) + len(memo.journal["html"]),
+                                  getattr(memo.previous["html"], "in_file", False),
+                                  sorted(p.name for p in cache_folder(root).glob("memo-html*"))))
+        return done
+
+    monkeypatch.setattr(prefill, "prefill", prefill_then_look)
     early = ("yaml", "checks", "folded", "quote")
     at_render: dict[str, Any] = {}
     real_render = render.render_site
@@ -1086,6 +1100,8 @@ def test_build_py_saves_and_lets_go_of_the_parsed_inputs_before_rendering(
     assert at_render["inputs alive"] == [False], "the inputs were let go of"
     assert at_render["html"] == (0, True, True), "the converted Markdown is read from its file"
     assert at_render["html held after"] == [], "what the pages showed was read from the file, not kept"
+    if writer == "forked" and forks:  # prefill shares the files between processes only where it can fork
+        assert after_prefill == [(0, True, ["memo-html"])], "spilled as converted, its parts gathered"
     assert not build(Project.at(other)).failed  # as the preview and the tests build: to the end, then saved
     for table in early:
         assert at_render["saved"][table] == read(other / "site", f"memo-{table}"), f"{table}: saved whole, early"
