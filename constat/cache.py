@@ -484,6 +484,8 @@ def _write_table(out: Path, name: str, values: Mapping[Any, Any], saved: Mapping
 
 def _written_whole(memo: Memo, table: str) -> bool:
     """Whether save_memo writes a table it read whole, rather than journaling its new entries."""
+    if table in memo.dropped:  # let go of, its file as it was: only its journal is left to save
+        return False
     return (table not in memo.based  # given, not read: its file may lack entries
             or memo.stale(table) + len(memo.journal[table])
             > _COMPACT_AT * max(len(memo.used[table]) + len(memo.kept(table)), 1))
@@ -492,19 +494,26 @@ def _written_whole(memo: Memo, table: str) -> bool:
 def save_early(out: Path, memo: Memo, tables: Iterable[str], reread: Iterable[str] = ()) -> None:
     """Save ``tables`` now rather than at the end of the build, and let go of them: those the
     build will not ask for again (the parsed YAML and the per-file problems, once the model is
-    built and checked), in a process that ends with the build (pipeline.build's ``lean``). Only a
-    table save_memo would write whole (every table of a clean build); one it would journal (a
-    few entries of an edit) is small, and is left to it. A build that fails after this has saved
-    entries that are right all the same: they are keyed by content.
+    built and checked), in a process that ends with the build (pipeline.build's ``lean``). A
+    table save_memo would write whole (every table of a clean build) is written now; one it would
+    not (an edit's) is right in its file as it is, and only its journal (the entries added since)
+    is kept for save_memo (Memo.drop): a template edit at 10,000 claims held the parsed YAML to
+    its end. A build that fails after this has saved entries that are right all the same: they
+    are keyed by content.
 
     Written by a forked process (forking.Aside; here where it cannot fork): pickling a string
     keeps its UTF-8 bytes in it, and the model holds the same strings to the end. Written here,
     the clean build at 10,000 claims peaked at 571-577 MiB instead of 550."""
     from constat.forking import Aside, give_back_free_memory
 
-    names = [t for t in tables if t in memo.loaded() and _written_whole(memo, t)]
-    keyed = [t for t in reread if t in KEYED and t in memo.loaded() and _written_whole(memo, t)]
+    loaded = memo.loaded()
+    names = [t for t in tables if t in loaded and _written_whole(memo, t)]
+    keyed = [t for t in reread if t in KEYED and t in loaded and _written_whole(memo, t)]
+    for name in tables:  # the file is right as it is: let go of the table, not of its journal
+        if name in loaded and name not in names:
+            memo.drop(name)
     if not names and not keyed:
+        give_back_free_memory()
         return
 
     def write_them() -> bool:

@@ -52,6 +52,8 @@ class Memo:
         converted Markdown of pages it does not render) does not pay for reading it."""
         self.based: set[str] = set()
         """Tables read from the saved files: ``journal`` holds what was added to each since it was written."""
+        self.dropped: set[str] = set()
+        """Tables let go of though not written whole (``drop``): only their journal is saved."""
         self.used: dict[str, dict[Any, Any]] = {t: {} for t in TABLES}
         self.touched: dict[str, set[Any]] = {t: set() for t in TABLES}
         """Keys this build needs kept though it did not ask for their value (touch): what a later
@@ -125,6 +127,13 @@ class Memo:
         self.touched[table].update(self.used[table])
         self.previous[table], self.used[table], self.journal[table] = saved, {}, {}
         self.based.add(table)
+
+    def drop(self, table: str) -> None:
+        """Let go of a table that stays as its file has it (cache.save_early): nothing of it is
+        asked for again; its journal, the entries added since the file was written, is still saved."""
+        self.previous[table], self.used[table], self.touched[table] = {}, {}, set()
+        self.based.add(table)
+        self.dropped.add(table)
 
     def forget(self, table: str) -> None:
         """Let go of a table saved already (cache.save_early): nothing of it is asked for again,
