@@ -422,12 +422,7 @@ def gather_parts(out: Path, name: str, parts: int, memo: Memo) -> None:
     pieces = [_read_keyed(out, f"{_table(name)}.part{n}") for n in range(parts)]
 
     def entries() -> Iterator[tuple[Any, bytes]]:
-        for key in previous:
-            raw = previous.raw(key) if isinstance(previous, KeyedTable) else _pack(previous[key])
-            if raw is not None and key not in used:
-                yield key, raw
-        for key, value in used.items():
-            yield key, _pack(value)
+        yield from _keyed_entries(used, previous, list(previous))
         for piece in pieces:
             for key in piece.index:
                 raw = piece.raw(key)
@@ -471,15 +466,19 @@ def _write_table(out: Path, name: str, values: Mapping[Any, Any], saved: Mapping
         write(out, _table(name), {**{k: saved[k] for k in keys}, **values})
         return
 
-    def entries() -> Iterator[tuple[Any, bytes]]:
-        for k in keys:
-            raw = saved.raw(k) if isinstance(saved, KeyedTable) else _pack(saved[k])
-            if raw is not None and k not in values:
-                yield k, raw
-        for k, v in values.items():
-            yield k, _pack(v)
+    _write_keyed(out, _table(name), _keyed_entries(values, saved, keys))
 
-    _write_keyed(out, _table(name), entries())
+
+def _keyed_entries(values: Mapping[Any, Any], saved: Mapping[Any, Any], keys: Iterable[Any]
+                   ) -> Iterator[tuple[Any, bytes]]:
+    """What a keyed table's file holds (_pack), for ``values`` and the entries ``keys`` of ``saved``
+    (a keyed table's copied as they are in its file, never unpickled)."""
+    for k in keys:
+        raw = saved.raw(k) if isinstance(saved, KeyedTable) else _pack(saved[k])
+        if raw is not None and k not in values:
+            yield k, raw
+    for k, v in values.items():
+        yield k, _pack(v)
 
 
 def _written_whole(memo: Memo, table: str) -> bool:
