@@ -6,7 +6,7 @@ import gc
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -272,7 +272,10 @@ def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: C
     read from site/ (``before``) and taken off, and the render's count added; else, or if such a
     page is not that version any more, or ``counts`` does not hold its words, counted again: the
     render's count plus the words of every page whose indexed part did not change (``page``)."""
-    if counted and counts:
+    # What the render counted, and of which pages (none when it was not asked to count).
+    added: Mapping[str, int] = rendered.words or {}
+    by_render = rendered.files if rendered.words is not None else {}
+    if counted and counts and rendered.words is not None:
         changed = [rel for rel, sha in counted.items() if indexed.get(rel) != sha]
         if len(changed) <= len(indexed) // 2:
             counts = dict(counts)
@@ -281,12 +284,12 @@ def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: C
                 if words is None or not _take_off(counts, words):
                     break
             else:
-                for word, n in rendered.words.items():
+                for word, n in added.items():
                     counts[word] = counts.get(word, 0) + n
                 return counts
-    counts = dict(rendered.words)
+    counts = dict(added)
     for rel, sha in indexed.items():
-        if rel not in rendered.files or counted.get(rel) == sha:  # not counted by the render
+        if rel not in by_render or counted.get(rel) == sha:  # not counted by the render
             for word in _words_of(page, rel).split():
                 counts[word] = counts.get(word, 0) + 1
     return counts

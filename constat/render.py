@@ -146,9 +146,9 @@ class Rendered:
     """Every output file's key: the hash of what it was made from. Same key, same bytes."""
     kept: set[str] = field(default_factory=set)
     """Files not rendered because the previous build rendered them from the same key."""
-    words: Counter[str] = field(default_factory=Counter)
+    words: Counter[str] | None = None
     """With render_site's ``words``: for each word, how many of the pages rendered whose indexed part
-    is new have it."""
+    is new have it (None: not counted)."""
 
 
 def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[str, str] | None = None,
@@ -220,7 +220,8 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
                 todo.append(page)
         if lastmod is not None:
             sitemap.append((permalink, lastmod))
-    spooled_pages, out.words = _render_pages(env, todo, spool, words)
+    spooled_pages, counts = _render_pages(env, todo, spool, words)
+    out.words = counts if words is not None else None
     for page, spooled in zip(todo, spooled_pages, strict=True):
         out.files[page.path] = spooled
     for page in (Page("sitemap.xml", "sitemap.xml", {"entries": sitemap}),
