@@ -490,7 +490,7 @@ def _written_whole(memo: Memo, table: str) -> bool:
             > _COMPACT_AT * max(len(memo.used[table]) + len(memo.kept(table)), 1))
 
 
-def save_early(out: Path, memo: Memo, tables: Iterable[str], reread: Iterable[str] = ()) -> None:
+def save_early(out: Path, memo: Memo, tables: tuple[str, ...], reread: tuple[str, ...] = ()) -> None:
     """Save ``tables`` now rather than at the end of the build, and let go of them: those the
     build will not ask for again (the parsed YAML and the per-file problems, once the model is
     built and checked), in a process that ends with the build (pipeline.build's ``lean``). A
@@ -508,21 +508,18 @@ def save_early(out: Path, memo: Memo, tables: Iterable[str], reread: Iterable[st
     loaded = memo.loaded()
     names = [t for t in tables if t in loaded and _written_whole(memo, t)]
     keyed = [t for t in reread if t in KEYED and t in loaded and _written_whole(memo, t)]
-    for name in tables:  # the file is right as it is: let go of the table, not of its journal
-        if name in loaded and name not in names:
+    if names or keyed:
+        def write_them() -> bool:
+            for name in [*names, *keyed]:
+                _write_table(out, name, memo.used[name], memo.previous[name], memo.kept(name))
+            return True
+
+        Aside(write_them).result()
+    for name in tables:
+        if name in names:
+            memo.forget(name)
+        elif name in loaded:  # its file is right as it is: let go of the table, not of its journal
             memo.drop(name)
-    if not names and not keyed:
-        give_back_free_memory()
-        return
-
-    def write_them() -> bool:
-        for name in [*names, *keyed]:
-            _write_table(out, name, memo.used[name], memo.previous[name], memo.kept(name))
-        return True
-
-    Aside(write_them).result()
-    for name in names:
-        memo.forget(name)
     for name in keyed:
         saved = _read_keyed(out, _table(name))
         if saved.index.keys() >= {*memo.used[name], *memo.kept(name)}:  # else not written: kept in memory

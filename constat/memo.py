@@ -137,9 +137,9 @@ class Memo:
 
     def forget(self, table: str) -> None:
         """Let go of a table saved already (cache.save_early): nothing of it is asked for again,
-        and saving the memo finds nothing more to write of it."""
-        self.previous[table], self.used[table], self.journal[table], self.touched[table] = {}, {}, {}, set()
-        self.based.add(table)
+        and saving the memo finds nothing more to write of it: its file holds its journal too."""
+        self.drop(table)
+        self.journal[table] = {}
 
     def keep_previous(self) -> None:
         """Count every previous entry as used: a build that stopped early (an input error) did not
