@@ -414,26 +414,40 @@ def write_part(out: Path, name: str, n: int, entries: Mapping[Any, Any]) -> None
     _write_keyed(out, f"{_table(name)}.part{n}", ((key, _pack(value)) for key, value in entries.items()))
 
 
-def gather_parts(out: Path, name: str, parts: int, memo: Memo) -> None:
-    """Write the keyed table ``name`` whole: its entries in ``memo``, then those of ``parts`` parts
-    (write_part), and let the memo read its values from the file from now on (Memo.reread).
-    A part that is missing or damaged loses its entries, which the build then works out again."""
-    previous, used = memo.previous[name], memo.used[name]
+def clear_parts(out: Path, name: str) -> None:
+    """Remove the parts of the keyed table ``name`` (write_part) left in the cache: a killed build's."""
+    for part in folder(out).glob(f"{_table(name)}.part*"):
+        with suppress(OSError):
+            part.unlink()
+
+
+def gather_parts(out: Path, name: str, parts: int, memo: Memo, keys: Iterable[Any] | None = None) -> None:
+    """Write the keyed table ``name`` whole: its entries in ``memo`` (those used, and ``keys`` of the
+    table as saved: all of them when None), then those of ``parts`` parts (write_part), and let the
+    memo read its values from the file from now on (Memo.reread). A part that is missing or damaged
+    loses its entries, which the build then works out again. With no part at all, nothing is
+    written: the memo keeps the table as it was."""
     pieces = [_read_keyed(out, f"{_table(name)}.part{n}") for n in range(parts)]
+    if not any(piece.index for piece in pieces):
+        clear_parts(out, name)
+        return
+    previous, used = memo.previous[name], memo.used[name]
 
     def entries() -> Iterator[tuple[Any, bytes]]:
-        yield from _keyed_entries(used, previous, list(previous))
+        seen = set()
+        for key, value in _keyed_entries(used, previous, list(previous) if keys is None else keys):
+            seen.add(key)
+            yield key, value
         for piece in pieces:
             for key in piece.index:
-                raw = piece.raw(key)
+                raw = None if key in seen else piece.raw(key)  # made twice, by two processes: once
                 if raw is not None:
+                    seen.add(key)
                     memo.misses += 1  # new work, to be saved (as memo.add counts it)
                     yield key, raw
 
     _write_keyed(out, _table(name), entries())
-    for part in folder(out).glob(f"{_table(name)}.part*"):  # a killed build's too
-        with suppress(OSError):
-            part.unlink()
+    clear_parts(out, name)
     memo.reread(name, _read_keyed(out, _table(name)))
 
 

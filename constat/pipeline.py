@@ -359,7 +359,8 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
         cache.save_early(project.out, memo, ("yaml", "checks", "folded", "quote"), reread=("html",))
     spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
-        _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool)
+        _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool,
+                                    spill=project.out if lean else None)
     finally:
         spool.clear()
     if report.written is not None:
@@ -368,7 +369,7 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
 
 def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
                                 checked: Checked, search_later: bool,
-                                interrupt: Interrupt | None, spool: Spool) -> None:
+                                interrupt: Interrupt | None, spool: Spool, *, spill: Path | None) -> None:
     from constat.render import TemplateProblem, render_site
     from constat.search import index_parts, part_count, part_key, parts_file, split
     from constat.write import publish_site
@@ -383,7 +384,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     try:
         rendered = render_site(dossier, project.templates, spool,
                                {rel: key for rel, key in state.keys.items() if rel in trusted},
-                               words=counted if in_parts else None)
+                               words=counted if in_parts else None, spill=spill)
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import sys
 from collections import Counter
@@ -19,6 +20,7 @@ import jinja2.bccache
 import jinja2.meta
 from markupsafe import Markup
 
+from constat.cache import clear_parts, gather_parts, write_part
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores, shared
@@ -156,7 +158,7 @@ class Rendered:
 
 
 def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[str, str] | None = None,
-                *, words: Mapping[str, str] | None = None) -> Rendered:
+                *, words: Mapping[str, str] | None = None, spill: Path | None = None) -> Rendered:
     """Every file of the site, into ``spool``: nothing is published until all of it rendered.
 
     ``previous`` holds the keys of files the previous build wrote and that are still intact in the
@@ -165,6 +167,8 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
     page's indexed part as the vocabulary last counted it (search.indexed_part; path → hash). The
     words of each page the search covers whose indexed part is not that one are counted as it is
     rendered, on every core (``Rendered.words``); the pages' words themselves are not kept.
+    ``spill``: the output folder of a build whose process ends with it (pipeline.build's ``lean``):
+    the cards the render workers make go to the cache's table through its files (_render_pages).
     """
     previous = previous or {}
     env, used, cards = _environment(dossier, templates)
@@ -224,7 +228,7 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
                 todo.append(page)
         if lastmod is not None:
             sitemap.append((permalink, lastmod))
-    spooled_pages, counts = _render_pages(env, todo, spool, words)
+    spooled_pages, counts = _render_pages(env, todo, spool, words, spill)
     out.words = counts if words is not None else None
     for page, spooled in zip(todo, spooled_pages, strict=True):
         out.files[page.path] = spooled
@@ -374,18 +378,24 @@ _FINGERPRINTER = _Fingerprinter()
 
 PARALLEL_FROM = 400
 """Pages to render from which the work is shared between processes (one per core)."""
-_JOB: tuple[jinja2.Environment, list[Page], Spool, Mapping[str, str] | None] | None = None
-"""What forked workers render: set just before the fork, inherited, never sent."""
+_JOB: tuple[jinja2.Environment, list[Page], Spool, Mapping[str, str] | None, Path | None, int] | None = None
+"""What forked workers render (render_site's arguments, and the pid of the process that forked
+them): set just before the fork, inherited, never sent."""
 
 
 def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool,
-                  words: Mapping[str, str] | None) -> tuple[list[Spooled], Counter[str]]:
+                  words: Mapping[str, str] | None, spill: Path | None) -> tuple[list[Spooled], Counter[str]]:
     """The pages, in order, rendered into the spool; on every core when there are many and forking is safe.
 
     Workers are forked (they inherit the model and the compiled templates); they write the pages
     themselves and send back only what the build keeps of them (hashes, new memo entries); this
     process renders a share too (forking.shared). Never forked from a process running other
     threads (the preview server), which a fork would copy mid-work.
+
+    With ``spill`` (render_site's), each worker writes the cards it made into a part of the
+    cache's table (cache.write_part) rather than send them back, and this process gathers the
+    parts into the table, whose values it then reads from the file (cache.gather_parts). Sent
+    back, they were unpickled here and held to the end: 12 MiB of the peak at 10,000 claims.
     """
     global _JOB
     memo = current()
@@ -397,7 +407,9 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool,
         # template no page uses is no problem.
         with suppress(jinja2.TemplateError, UnicodeDecodeError):
             env.get_template(name)
-    _JOB = (env, todo, spool, words)
+    if spill is not None:
+        clear_parts(spill, "cards")
+    _JOB = (env, todo, spool, words, spill, os.getpid())
     chunks = min(len(todo), cores() * 8)
     try:
         parts = shared(_render_share, [(n, chunks) for n in range(chunks)])
@@ -412,21 +424,28 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool,
         for key, value in new_cards.items():
             memo.put("cards", key, value)
         counts.update(share_counts)
+    if spill is not None:  # the cards this process made, those it kept, and the workers' parts
+        gather_parts(spill, "cards", chunks, memo, memo.kept("cards"))
     return spooled, counts
 
 
 def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any], Counter[str]]:
     """One share of the pages, the memo entries made for them (not those made for earlier
-    shares in the same process: sent once, they are not unpickled again in the main process),
-    and the count of the words of its pages (render_site's ``words``)."""
+    shares in the same process: sent once, they are not unpickled again in the main process;
+    none from a worker that spills them), and the count of the words of its pages (render_site's ``words``)."""
     assert _JOB is not None
-    env, todo, spool, words = _JOB
+    env, todo, spool, words, spill, parent = _JOB
     n, chunks = share
     memo = current()
     new_cards, known_cards = memo.journal["cards"], set(memo.journal["cards"])
     counts: Counter[str] = Counter()
     done = [_spool_page(env, page, spool, words, counts) for page in todo[n::chunks]]
-    return done, {k: v for k, v in new_cards.items() if k not in known_cards}, counts
+    made = {k: v for k, v in new_cards.items() if k not in known_cards}
+    if spill is not None and os.getpid() != parent:  # this process's own stay in its memo
+        if made:
+            write_part(spill, "cards", n, made)
+        made = {}
+    return done, made, counts
 
 
 def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: Mapping[str, str] | None,
