@@ -108,7 +108,7 @@ def _check(project: Project, strict: bool) -> Report:
     memo = use(_memo_for(project.out) or cache.read_memo(project.out))
     contents: dict[str, bytes] = {}
     quick_inputs(project, contents)  # every input read once (the load would read them anyway)
-    _prefill_if_cold(project, contents, memo)
+    _prefill_if_cold(project, contents, memo, convert=False)
     remember_contents(contents)
     try:
         return Report(sort_problems(validate(load_project(project.root))), strict=strict)
@@ -242,14 +242,16 @@ def _claims_or_articles_only(project: Project, seen: Seen, before: Seen) -> bool
                if path not in seen or path not in before or seen[path][4] != before[path][4])
 
 
-def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo, *, lean: bool = False) -> None:
+def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo, *, lean: bool = False,
+                     convert: bool = True) -> None:
     """When the memo knows few of the files read (a fresh clone, CI, a cache of another version),
     parse and check them on every core first (constat/prefill.py): the stages then find the work done.
-    ``lean`` (build's): the converted Markdown goes to the cache as it is made, not into this process."""
+    ``lean`` (build's): the converted Markdown goes to the cache as it is made, not into this process.
+    ``convert=False`` (check's): the Markdown is not converted for pages that are not rendered."""
     if len(memo.previous["yaml"]) < len(contents) // 2:
         from constat.prefill import prefill
 
-        prefill(project.root, sorted(contents), memo, spill=project.out if lean else None)
+        prefill(project.root, sorted(contents), memo, spill=project.out if lean else None, convert=convert)
 
 
 def _stop_if(interrupt: Interrupt | None) -> None:

@@ -60,19 +60,35 @@ def test_a_failed_build_leaves_the_previous_site_as_it_was(case: str, tmp_path: 
     assert leftovers(tmp_path) == [], "no staging folder is left behind"
 
 
+@pytest.mark.parametrize("command", ["build", "check"])
 @pytest.mark.parametrize("case", CASES)
 def test_a_cold_build_shared_between_cores_reports_the_same_problems(
-        case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # With no cache, a build parses and checks the files on every core first (constat/prefill.py).
+        case: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With no cache, a build parses and checks the files on every core first (constat/prefill.py);
+    # so does check, which does not convert the Markdown for pages it does not render.
     monkeypatch.setattr(prefill, "PREFILL_FROM", 1)
     forks = []
     real = multiprocessing.get_context
     monkeypatch.setattr(multiprocessing, "get_context", lambda method: forks.append(method) or real(method))
     root = broken_project(case, tmp_path)
-    run = cli("build", "--root", str(root), "--out", str(tmp_path / "out"))
+    run = cli(command, "--root", str(root), *(["--out", str(tmp_path / "out")] if command == "build" else []))
     assert run.problem_lines == expected(case)
     assert "Traceback" not in run.err
     assert forks and forks[0] == "fork", "the files were prepared by forked workers"
+
+
+def test_a_cold_check_converts_no_markdown_for_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # check renders nothing and saves no cache: its workers parse and check every file, and the
+    # HTML of verdicts and articles, 50 MiB at 10,000 claims, is neither made nor sent back.
+    from constat.memo import current
+
+    monkeypatch.setattr(prefill, "PREFILL_FROM", 1)
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("check", "--root", str(root)).code == 0
+    memo = current()
+    assert len(memo.journal["yaml"]) > 8 and len(memo.journal["checks"]) > 8, "the files were prepared"
+    assert memo.journal["html"] == {} and memo.journal["folded"], "the Markdown was not converted"
+    assert not (root / "site").exists() and not (root / ".site.cache").exists()
 
 
 def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
