@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: site test check lint golden clean lighthouse bench
+.PHONY: site test check lint browser-tools golden clean lighthouse bench
 
 site: $(VENV)/.runtime-installed
 	$(BIN)/python build.py
@@ -13,8 +13,13 @@ site: $(VENV)/.runtime-installed
 check: $(VENV)/.runtime-installed
 	$(BIN)/python build.py check --strict
 
-test: $(VENV)/.dev-installed lint
+test: $(VENV)/.dev-installed lint browser-tools
 	$(BIN)/python -m pytest
+
+# What the browser tests drive (Chromium, axe-core, the Nu HTML checker), outside the repository:
+# installed when missing (Debian packages need root or sudo), checked in about a second when not.
+browser-tools:
+	bash scripts/install-browser-tools.sh
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check constat build.py tests
