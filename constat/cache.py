@@ -567,8 +567,14 @@ def save_memo(out: Path, memo: Memo) -> None:
     else:
         with suppress(OSError):
             (folder(out) / "memo-journal").unlink(missing_ok=True)
-    with suppress(OSError):
-        (folder(out) / "memo").unlink(missing_ok=True)  # the single file of earlier versions
+    for retired in RETIRED:
+        with suppress(OSError):
+            (folder(out) / retired).unlink(missing_ok=True)
+
+
+RETIRED = ("memo", "memo-words")
+"""Files of earlier versions' caches that nothing reads any more, removed by the next save:
+the memo in a single file, and the pages' words (19 MB at 10,000 claims, until stop 22)."""
 
 
 def read_state(out: Path) -> State:

@@ -174,6 +174,22 @@ def test_work_shared_between_processes_is_all_handed_back_and_kept_once(
     assert read_state(parallel / "site").vocabulary == published, "counted in two processes: the same count"
 
 
+def test_files_an_earlier_version_left_in_the_cache_are_removed(tmp_path: Path) -> None:
+    # Until stop 22 the cache kept every page's words (.site.cache/memo-words, 19 MB at 10,000
+    # claims), and before that the whole memo in one file: nothing reads them now, and a
+    # project's cache should not carry them for ever.
+    root = copy_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    cache = root / ".site.cache"
+    for name in ("memo-words", "memo"):
+        (cache / name).write_bytes(b"left by an earlier version" * 1000)
+    claim = next((root / "claims").rglob("*.yaml"))
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Modifié, ", 1), "utf-8")
+    assert cli("build", "--root", str(root)).code == 0
+    assert not (cache / "memo-words").exists() and not (cache / "memo").exists()
+    assert (cache / "memo-yaml").exists(), "the cache itself is kept"
+
+
 @pytest.mark.parametrize("parallel", [False, True])
 def test_a_template_error_names_the_template_and_line_and_writes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
