@@ -69,6 +69,8 @@ def _prepare_share(share: tuple[int, int]) -> dict[str, dict[Any, Any]]:
     n, shares = share
     for path in files[n::shares]:
         _prepare(root, Path(path), convert)
+        if not convert:
+            forget_checked()  # the checks' own conversions, which the pages would have reused
     made = {t: {k: v for k, v in memo.used[t].items() if k not in before[t]} for t in TABLES}
     for table, entries in made.items():  # handed over (memo.add): not kept twice, nor to the end in a worker
         for key in entries:
@@ -83,17 +85,9 @@ def _prepare_share(share: tuple[int, int]) -> dict[str, dict[Any, Any]]:
     return made
 
 
-def _prepare(root: Path, path: Path, convert: bool = True) -> None:
+def _prepare(root: Path, path: Path, convert: bool) -> None:
     """What the stages will ask of one file: parsed, checked alone, its Markdown converted
     (unless not ``convert``: only what a check needs)."""
-    try:
-        _prepare_file(root, path, convert)
-    finally:
-        if not convert:
-            forget_checked()  # the checks' own conversions, which the pages would have reused
-
-
-def _prepare_file(root: Path, path: Path, convert: bool) -> None:
     problems: list[Problem] = []
     if path.suffix == ".md":
         article = load_article(root, path, problems)
