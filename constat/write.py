@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from constat.forking import held_elsewhere, start_holding
 from constat.memo import digest
@@ -60,6 +60,14 @@ class Manifest:
 
     files: dict[str, Entry] = field(default_factory=dict)
     dirs: dict[str, int] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (in the cache's state, which every build reads and writes) as columns of plain
+        # values: a named tuple is pickled through a Python call each. At 10,000 claims the state
+        # holds two manifests of 24,000 files: 40 ms to write them, now 4; 41 ms to read, now 24.
+        files = self.files.values()
+        return (_manifest, (list(self.files), [e.sha for e in files], [e.size for e in files],
+                            [e.mtime_ns for e in files], [e.ino for e in files], self.dirs))
 
     def verified(self, folder: Path) -> tuple[dict[str, Entry], bool]:
         """(the entries whose file is as recorded, whether the folder holds nothing else)."""
@@ -93,6 +101,13 @@ class Manifest:
                 dirs.add(d)
         base = f"{folder}/"
         return cls(dict(files), {d: _mtime(base + d if d else str(folder)) for d in sorted(dirs)})
+
+
+def _manifest(paths: list[str], shas: list[str], sizes: list[int], mtimes: list[int], inos: list[int],
+              dirs: dict[str, int]) -> Manifest:
+    """A Manifest from the columns its ``__reduce__`` pickles."""
+    return Manifest(dict(zip(paths, map(Entry._make, zip(shas, sizes, mtimes, inos, strict=True)), strict=True)),
+                    dirs)
 
 
 def _as_recorded(path: str, entry: Entry) -> bool:
