@@ -6,14 +6,15 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from constat.memo import MISSING, current, digest
 from constat.problems import Problem, Severity
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_FILE_BYTES = 1_000_000
 """An input file larger than this is refused: no claim or article needs a megabyte."""
@@ -350,9 +351,18 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_RESOLVER = yaml.resolver.Resolver()
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@cache
+def _yaml_tools() -> tuple[Any, Any, Any, Any]:
+    """PyYAML's scalar node, resolver, constructor and C loader, imported when a file is first
+    parsed: a build that finds every file's YAML in the memo (nothing to do, a template edit)
+    does not import PyYAML (some 20 ms of the process's start)."""
+    import yaml
+
+    return (yaml.ScalarNode, yaml.resolver.Resolver(), yaml.constructor.SafeConstructor(),
+            getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
 _SHARED = 64
 """Keys, and text values up to this length (a status, a name, a date, a publisher), are interned:
 one string for all the files that write it. The memo's table of parsed YAML, read by every build
@@ -430,6 +440,9 @@ def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document |
     def pos(mark: Any) -> Position:
         return Position(mark.line + 1 + line_offset, mark.column + 1)
 
+    import yaml  # see _yaml_tools
+
+    tools = _yaml_tools()
     root: Any = None
     where: ValuePath
     parent: ValuePath
@@ -437,7 +450,7 @@ def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document |
     stack: list[list[Any]] = []
     documents = 0
     try:
-        for event in yaml.parse(text, Loader=_LOADER):
+        for event in yaml.parse(text, Loader=tools[3]):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -474,7 +487,7 @@ def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document |
             elif isinstance(event, yaml.SequenceStartEvent):
                 value = []
             elif isinstance(event, yaml.ScalarEvent):
-                value = _scalar(event)
+                value = _scalar(event, tools)
             else:  # pragma: no cover - the parser emits no other event kinds
                 continue
             if not stack:
@@ -518,10 +531,11 @@ def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document |
     return Document(path, root, sha, lambda: found), []
 
 
-def _scalar(event: yaml.ScalarEvent) -> Any:
+def _scalar(event: yaml.ScalarEvent, tools: tuple[Any, Any, Any, Any]) -> Any:
+    scalar_node, resolver, constructor, _ = tools
     tag = event.tag
     if tag in (None, "!"):
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        tag = resolver.resolve(scalar_node, event.value, event.implicit)
     if tag == _STR:
         return sys.intern(event.value) if len(event.value) <= _SHARED else event.value
     if tag == _NULL:
@@ -529,8 +543,8 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
     if tag == _BOOL:
         return event.value.lower() in ("yes", "true", "on")
     if tag in (_INT, _FLOAT):
-        node = yaml.ScalarNode(tag, event.value)
-        return (_CONSTRUCTOR.construct_yaml_int if tag == _INT else _CONSTRUCTOR.construct_yaml_float)(node)
+        node = scalar_node(tag, event.value)
+        return (constructor.construct_yaml_int if tag == _INT else constructor.construct_yaml_float)(node)
     if tag == _TIMESTAMP:
         return sys.intern(event.value)
     raise _Refused(event.start_mark, "yaml-tag", f"YAML tag {tag} is not accepted: write plain text")

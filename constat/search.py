@@ -33,10 +33,12 @@ import threading
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from constat.forking import available_memory, held_elsewhere, start_holding
-from constat.model import Site
+
+if TYPE_CHECKING:  # the model and the Markdown libraries behind it: not needed to list or remove an index
+    from constat.model import Site
 
 
 class Interrupt(Protocol):
