@@ -553,6 +553,27 @@ def test_a_preview_whose_builder_is_killed_builds_in_its_own_process(tmp_path: P
     assert "the builder process has ended" in output
 
 
+
+def test_a_stop_signal_lost_in_a_finalizer_still_stops_the_preview(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The KeyboardInterrupt a SIGTERM raises lands wherever the main thread is. In an object's
+    # __del__, run by the cycle collector between two builds, Python prints it and goes on:
+    # the preview went on serving (seen in CI). The signal also sets the flag its loop reads.
+    import threading
+
+    from constat import serve
+
+    stop, lost = threading.Event(), []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: lost.append(unraisable.exc_type))
+
+    class Finalized:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGTERM)
+
+    with serve._stop_flagged(stop):
+        Finalized()  # dropped at once: the signal arrives inside its __del__
+    assert lost == [KeyboardInterrupt], "the interrupt was lost in the finalizer"
+    assert stop.is_set(), "the preview's loop sees the stop all the same"
+
 def test_a_preview_killed_outright_leaves_no_builder_behind(tmp_path: Path) -> None:
     # kill -9, or the kernel out of memory: the builder sees its pipe close and ends.
     preview, _ = _logged_preview(tmp_path)
