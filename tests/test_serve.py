@@ -435,7 +435,8 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
     article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
                        encoding="utf-8")
     scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
-    process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "build", "--root", str(root)],
+    # -X faulthandler: should the build not stop, SIGABRT makes it print what each thread was doing.
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", SLOW_INDEX, "build", "--root", str(root)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -444,7 +445,12 @@ def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp
             assert time.monotonic() < deadline, "the build reached the search index"
             time.sleep(0.1)
         process.terminate()
-        _, err = process.communicate(timeout=10)
+        try:
+            _, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # seen once in CI (stop 25): say where it was
+            process.send_signal(signal.SIGABRT)
+            _, err = process.communicate(timeout=10)
+            pytest.fail(f"the build had not stopped 10 s after SIGTERM; its threads:\n{err}")
         assert process.returncode == 130
         assert "stopped" in err and "Traceback" not in err
         assert not _running_in(scratch), "no Pagefind left running"
