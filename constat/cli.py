@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from constat.forking import stopped_like_ctrl_c
 from constat.pipeline import Project, Report, build, check
 
 
@@ -49,31 +46,13 @@ def main(argv: list[str] | None = None, default_root: Path | None = None,
     with os._exit); the preview server aside, Python's cycle collector is then left off for good.
     Paused for a build, it ran once more as the build gave it back, over every object the build
     had made, for nothing: 0.1 s of a claim edit at 10,000 claims."""
-    with _stopped_like_ctrl_c():
+    with stopped_like_ctrl_c():
         try:
             return _main(argv, default_root, stdout or sys.stdout, stderr or sys.stderr, ends_process)
         except KeyboardInterrupt:
             print("build.py: stopped; the site folder holds the last build that finished, whole",
                   file=stderr or sys.stderr)
             return 130
-
-
-@contextlib.contextmanager
-def _stopped_like_ctrl_c() -> Iterator[None]:
-    """A stop signal (``kill``, a closed terminal) does what Ctrl+C does: the build stops its
-    workers and Pagefind, removes its scratch folders and leaves the previous site as it was.
-    Python's default for these signals is to die on the spot, leaving Pagefind running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stops = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
-    # Forked workers start with the system's handling instead (constat/forking.py).
-    before = {s: signal.signal(s, signal.default_int_handler) for s in stops}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 def _main(argv: list[str] | None, default_root: Path | None, out: TextIO, err: TextIO, ends_process: bool) -> int:

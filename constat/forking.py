@@ -107,6 +107,36 @@ _STOPS = {signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
 
 
 @contextlib.contextmanager
+def stopped_like_ctrl_c(flag: threading.Event | None = None) -> Iterator[None]:
+    """A stop signal (``kill``, a closed terminal) does what Ctrl+C does: the build stops its
+    workers and Pagefind, removes its scratch folders and leaves the previous site as it was.
+    Python's default for these signals is to die on the spot, leaving Pagefind running. Forked
+    workers start with the system's handling instead (``_worker_start``).
+
+    ``flag`` (the preview's): Ctrl+C and the stop signals also set it. The KeyboardInterrupt they
+    raise lands wherever the main thread is: inside an object's finalizer (``__del__``, run by
+    the cycle collector, which the preview runs between builds), Python prints it and carries
+    on, and the preview went on serving after a SIGTERM. Its loop, which looks at the flag
+    twice a second, ends all the same."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        assert flag is not None
+        flag.set()
+        signal.default_int_handler(signum, frame)
+
+    handler = signal.default_int_handler if flag is None else interrupted
+    before = {s: signal.signal(s, handler) for s in (*_STOPS, *([signal.SIGINT] if flag is not None else []))}
+    try:
+        yield
+    finally:
+        for s, previous in before.items():
+            signal.signal(s, previous)
+
+
+@contextlib.contextmanager
 def pool(processes: int | None = None) -> Iterator[multiprocessing.pool.Pool]:
     """Forked workers, one per core unless told how many, that a stop signal ends on the spot.
 

@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from constat import preview
 from constat.builder import Builder, BuilderGone, BuildFailed, preview_build
+from constat.forking import stopped_like_ctrl_c
 from constat.load import Inputs, editors_own
 from constat.model import Dossier
 from constat.pipeline import Project, Report
@@ -362,36 +363,11 @@ def serve(project: Project, port: int, say: Callable[[str], None], *,
     builder = Builder.start(project)  # before any thread: its builds fork their workers
     stop = stop or threading.Event()
     try:
-        with _stop_flagged(stop):
+        with stopped_like_ctrl_c(stop):  # a stop lost in a finalizer still ends the loop
             _serve(project, port, say, ready, stop, builder)
     finally:
         if builder is not None:
             builder.close()
-
-
-@contextlib.contextmanager
-def _stop_flagged(stop: threading.Event) -> Iterator[None]:
-    """Ctrl+C and the stop signals (which constat/cli.py turns into Ctrl+C) also set ``stop``.
-
-    The KeyboardInterrupt they raise lands wherever the main thread is: inside an object's
-    finalizer (``__del__``, run by the cycle collector, which the preview runs between builds),
-    Python prints it and carries on, and the preview went on serving after a SIGTERM. The loop
-    that waits for saves looks at ``stop`` twice a second: it ends all the same."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupted(signum: int, frame: Any) -> None:
-        stop.set()
-        signal.default_int_handler(signum, frame)
-
-    stops = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
-    before = {s: signal.signal(s, interrupted) for s in stops}
-    try:
-        yield
-    finally:
-        for s, handler in before.items():
-            signal.signal(s, handler)
 
 
 def _serve(project: Project, port: int, say: Callable[[str], None], ready: Callable[[PreviewServer], None] | None,

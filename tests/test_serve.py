@@ -470,10 +470,9 @@ def test_forked_workers_still_die_on_a_stop_signal() -> None:
     # The build's pools end their workers with SIGTERM: the Ctrl+C-like handling of the main
     # process must not reach them (a worker that raised, or that lost the signal while it was
     # being forked, hung the test suite).
-    from constat.cli import _stopped_like_ctrl_c
-    from constat.forking import pool
+    from constat.forking import pool, stopped_like_ctrl_c
 
-    with _stopped_like_ctrl_c():
+    with stopped_like_ctrl_c():
         with pool() as workers:
             assert workers.apply(_stop_handling) == (True, False), "the system's handling, not blocked"
             processes = list(workers._pool)  # type: ignore[attr-defined]
@@ -566,7 +565,7 @@ def test_a_stop_signal_lost_in_a_finalizer_still_stops_the_preview(monkeypatch: 
     # the preview went on serving (seen in CI). The signal also sets the flag its loop reads.
     import threading
 
-    from constat import serve
+    from constat.forking import stopped_like_ctrl_c
 
     stop, lost = threading.Event(), []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: lost.append(unraisable.exc_type))
@@ -575,7 +574,7 @@ def test_a_stop_signal_lost_in_a_finalizer_still_stops_the_preview(monkeypatch: 
         def __del__(self) -> None:
             signal.raise_signal(signal.SIGTERM)
 
-    with serve._stop_flagged(stop):
+    with stopped_like_ctrl_c(stop):
         Finalized()  # dropped at once: the signal arrives inside its __del__
     assert lost == [KeyboardInterrupt], "the interrupt was lost in the finalizer"
     assert stop.is_set(), "the preview's loop sees the stop all the same"
