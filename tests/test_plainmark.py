@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -88,7 +87,6 @@ def test_the_fast_path_takes_what_editors_write() -> None:
                "### Ce que disent les chiffres\n\n- un point\xa0;\n- un autre.\n\n- et un troisième.\n\n"
                "> «\xa0Une citation\xa0», dit-il.\n\nEn conclusion, c’est **trompeur**.\n")
     assert agrees(verdict)
-    assert plainmark.convert(verdict) == python_markdown(verdict)
 
 
 def test_every_text_of_the_dossier_is_converted_as_python_markdown_converts_it() -> None:
@@ -100,7 +98,7 @@ def test_every_text_of_the_dossier_is_converted_as_python_markdown_converts_it()
     assert len(taken) >= 0.8 * len(texts)  # the fast path is the common path on real texts
 
 
-def test_markup_uses_the_fast_path_and_python_markdown_for_the_rest(tmp_path: Path) -> None:
+def test_markup_uses_the_fast_path_and_python_markdown_for_the_rest() -> None:
     plain, rich = "Un **mot** et [un lien](https://a.fr).", "Du `code` et un\\*astérisque."
     assert plainmark.convert(plain) is not None and plainmark.convert(rich) is None
     assert markup._raw_html(plain) == python_markdown(plain)
