@@ -33,7 +33,7 @@ ALWAYS_LEFT = ["\t", "\r\n", "_", "`", "\\", "![", "<", "&amp;", "&#39;", "|", "
 SUBTLE = [
     "mot", "é", "Lé", " ", "  ", "\xa0", "\u202f", "\n", "\n\n", "\n\n\n", "*", "**", "***", "[", "]", "(", ")",
     "](", "[1]", "]: ", "!", ">", "&", "&x", ";", "# ", "#", "### ", "####### ", "> ", ">", "- ", "-", "* ", "+ ",
-    "1. ", "3.", "12", "2015", ".", "---", "===", "«\xa0", "\xa0»", '"', "'", ":", "[lien](https://a.fr/b?c=1&d=2)",
+    "1. ", "3.", "12", "2015", "٣", "٣. ", "²", ".", "---", "===", "«\xa0", "\xa0»", '"', "'", ":", "[lien](https://a.fr/b?c=1&d=2)",
     "[a](b)", "[a] (b)", "[*a*](b)", '[a](b "t")', "[a](b(c))", "x*y*z", "**a**", "*a*", "* a *", "** a**",
 ]
 PIECES = st.sampled_from(ALWAYS_LEFT + SUBTLE)
@@ -56,6 +56,8 @@ def test_markdown_near_the_fast_paths_limits_is_converted_as_python_markdown_con
 @example("a*b*c et a**b**c, * seul *, et *a*b*c*d")
 @example(">  mot\n\n-  mot")  # a space more after the marker
 @example("&#3. &#x41 &eacute; AT&T")  # entities are left to Python-Markdown, even without their ;
+@example("٣. trois\n\n² deux")  # any decimal digit makes a numbered list (what \d matches)
+@example("3. a\n4. b\n\n5. c\n\n- d\n\n1. e")  # numbered lists in a row: one, from 3; then others
 def test_any_markdown_is_converted_as_python_markdown_converts_it_or_left_to_it(text: str) -> None:
     agrees(text)
 
@@ -68,6 +70,8 @@ LINE = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
 BLOCK = st.one_of(
     st.lists(LINE, min_size=1, max_size=3).map("\n".join),
     st.lists(LINE.map("- {}".format), min_size=1, max_size=3).map("\n".join),
+    st.tuples(st.sampled_from(["1", "2", "01", "10"]), st.lists(LINE, min_size=1, max_size=3)).map(
+        lambda numbered: "\n".join(f"{numbered[0]}. {line}" for line in numbered[1])),
     st.lists(LINE.map("> {}".format), min_size=1, max_size=2).map("\n".join),
     LINE.map("### {}".format),
     LINE.map("## {}".format),
@@ -85,6 +89,7 @@ def test_the_fast_path_takes_what_editors_write() -> None:
     # Without this, a fast path that gave up on everything would pass the tests above.
     verdict = ("**Trompeur.** Le chiffre de *25\xa0%* est [celui de l’Insee](https://insee.fr/a?b=1&c=2).\n\n"
                "### Ce que disent les chiffres\n\n- un point\xa0;\n- un autre.\n\n- et un troisième.\n\n"
+               "1. D’abord\xa0;\n2. ensuite.\n\n"
                "> «\xa0Une citation\xa0», dit-il.\n\nEn conclusion, c’est **trompeur**.\n")
     assert agrees(verdict)
 
