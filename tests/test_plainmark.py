@@ -33,7 +33,8 @@ ALWAYS_LEFT = ["\t", "\r\n", "_", "`", "\\", "![", "<", "&amp;", "&#39;", "|", "
 SUBTLE = [
     "mot", "é", "Lé", " ", "  ", "\xa0", "\u202f", "\n", "\n\n", "\n\n\n", "*", "**", "***", "[", "]", "(", ")",
     "](", "[1]", "]: ", "!", ">", "&", "&x", ";", "# ", "#", "### ", "####### ", "> ", ">", "- ", "-", "* ", "+ ",
-    "1. ", "3.", "12", "2015", "٣", "٣. ", "²", ".", "---", "===", "«\xa0", "\xa0»", '"', "'", ":", "[lien](https://a.fr/b?c=1&d=2)",
+    "1. ", "3.", "12", "2015", "٣", "٣. ", "²", "\n  ", "\n   ", "\n    ", "\n>\n", ">\n",
+    ".", "---", "===", "«\xa0", "\xa0»", '"', "'", ":", "[lien](https://a.fr/b?c=1&d=2)",
     "[a](b)", "[a] (b)", "[*a*](b)", '[a](b "t")', "[a](b(c))", "x*y*z", "**a**", "*a*", "* a *", "** a**",
 ]
 PIECES = st.sampled_from(ALWAYS_LEFT + SUBTLE)
@@ -58,6 +59,9 @@ def test_markdown_near_the_fast_paths_limits_is_converted_as_python_markdown_con
 @example("&#3. &#x41 &eacute; AT&T")  # entities are left to Python-Markdown, even without their ;
 @example("٣. trois\n\n² deux")  # any decimal digit makes a numbered list (what \d matches)
 @example("3. a\n4. b\n\n5. c\n\n- d\n\n1. e")  # numbered lists in a row: one, from 3; then others
+@example("- un\n  deux\n- trois\nquatre\n   cinq\n\n- six\n    sept")  # items going on, by 0 to 4 spaces
+@example("> un\n>\n> deux\n\n> trois\n>\n>\n> quatre\n\n> cinq\n>")  # quotes of paragraphs
+@example("**deux\nlignes** et *une\nautre*")  # emphasis over a line's end
 def test_any_markdown_is_converted_as_python_markdown_converts_it_or_left_to_it(text: str) -> None:
     agrees(text)
 
@@ -70,9 +74,14 @@ LINE = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
 BLOCK = st.one_of(
     st.lists(LINE, min_size=1, max_size=3).map("\n".join),
     st.lists(LINE.map("- {}".format), min_size=1, max_size=3).map("\n".join),
+    st.lists(st.tuples(LINE, st.lists(LINE, max_size=2), st.sampled_from(["", " ", "  ", "   "])), min_size=1,
+             max_size=3).map(lambda items: "\n".join(  # items going on on the lines after them
+                 "- " + "\n".join([first, *(indent + line for line in rest)]) for first, rest, indent in items)),
     st.tuples(st.sampled_from(["1", "2", "01", "10"]), st.lists(LINE, min_size=1, max_size=3)).map(
         lambda numbered: "\n".join(f"{numbered[0]}. {line}" for line in numbered[1])),
     st.lists(LINE.map("> {}".format), min_size=1, max_size=2).map("\n".join),
+    st.lists(st.lists(LINE.map("> {}".format), min_size=1, max_size=2).map("\n".join), min_size=2,
+             max_size=3).map("\n>\n".join),  # a quote of paragraphs
     LINE.map("### {}".format),
     LINE.map("## {}".format),
 )
@@ -89,7 +98,7 @@ def test_the_fast_path_takes_what_editors_write() -> None:
     # Without this, a fast path that gave up on everything would pass the tests above.
     verdict = ("**Trompeur.** Le chiffre de *25\xa0%* est [celui de l’Insee](https://insee.fr/a?b=1&c=2).\n\n"
                "### Ce que disent les chiffres\n\n- un point\xa0;\n- un autre.\n\n- et un troisième.\n\n"
-               "1. D’abord\xa0;\n2. ensuite.\n\n"
+               "1. D’abord\xa0;\n2. ensuite, sur **deux\n   lignes**.\n\n> Un paragraphe\n>\n> et un autre.\n\n"
                "> «\xa0Une citation\xa0», dit-il.\n\nEn conclusion, c’est **trompeur**.\n")
     assert agrees(verdict)
 
