@@ -6,8 +6,8 @@ the same few things: paragraphs, ### headings, lists of "- " or "1. " items, quo
 paragraphs, *emphasis*, **strong** and [links](https://…). ``convert`` writes the HTML of such a
 text directly, in a seventh of the time (0.8 s), and gives up (None) on anything else, which
 Python-Markdown then converts as before: a character Markdown gives a meaning this module does
-not handle (`` ` \\ _ < | ``, a tab, an HTML entity, an image), indentation, a line starting with
-a block marker it does not know, a star it cannot pair.
+not handle (`` ` \\ _ < | ``, a tab, an HTML entity, an image), code and nested lists, a line
+starting with a block marker it does not know, a star it cannot pair.
 
 What it writes is Python-Markdown's output byte for byte (with the extensions markup.py uses,
 tables and sane_lists, and ``output_format="html"``): tests/test_plainmark.py compares the two on
