@@ -125,7 +125,8 @@ def _list(kind: str, lines: list[str], item: re.Pattern[str]) -> _Block | None:
     start = ""
     for line in lines:
         if (found := item.fullmatch(line)) is not None and _starts_plain(found["text"]):
-            start = start or (found["number"] if kind == "ol" else "")
+            if not texts and kind == "ol":
+                start = found["number"]  # the first item's, as written
             texts.append(found["text"])
         elif texts and _CONTINUED.fullmatch(line) and _starts_plain(line.lstrip(" ")):
             texts[-1] += "\n" + line
