@@ -159,10 +159,11 @@ def markdown_problems(text: str) -> list[tuple[int, str, str]]:
     hazards = []
     depth = worst = 0
     worst_line = 0
+    brackets = text.count("[") > MAX_BRACKET_DEPTH  # else no line can open too many: no scan
     for number, line in enumerate(lines):
         if not line.strip():
             depth = 0  # brackets do not carry over a paragraph break
-        if text.count("[") > MAX_BRACKET_DEPTH:  # else no line can open too many: skip the scan
+        if brackets:
             for char in line:
                 depth = depth + 1 if char == "[" else max(0, depth - 1) if char == "]" else depth
                 if depth > worst:
@@ -206,9 +207,12 @@ def markdown_problems(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
+_IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _web_address(href: str) -> bool:
     # Browsers ignore ASCII tabs, line breaks and control characters inside a scheme (java\tscript:).
-    compact = "".join(c for c in href if c > " " and c != "\x7f").lower()
+    compact = _IGNORED_IN_SCHEME.sub("", href).lower()
     scheme = re.match(r"^([a-z][a-z0-9+.-]*):", compact)
     return scheme is None or scheme[1] in URL_SCHEMES
 
