@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -91,9 +91,10 @@ def claims_json_pieces(dossier: Dossier, made: list[tuple[bytes, bytes]] | None 
     yield b"\n ]\n}\n"
 
 
-def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
+def rows(dossier: Dossier, claims: Sequence[Claim] | None = None) -> list[tuple[bytes, bytes]]:
     """Each claim's JSON object (indented as in the whole file) and CSV line, in UTF-8, from the
-    memo when known: both files are made of them, and an edit changes a few."""
+    memo when known: both files are made of them, and an edit changes a few. ``claims``: only
+    those of the dossier's claims (each share of the render makes the rows of its share)."""
     key = digest(repr(dossier.site))  # a short key: the cache writes it once per claim
 
     def make(claim: Claim) -> tuple[bytes, bytes]:
@@ -103,7 +104,7 @@ def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
         return "\n".join("  " + line for line in text.split("\n")).encode(), _csv_lines([cells]).encode()
 
     get = current().get
-    return [get("records", (key, c.digest), partial(make, c)) for c in dossier.claims]
+    return [get("records", (key, c.digest), partial(make, c)) for c in (dossier.claims if claims is None else claims)]
 
 
 _SCALAR = json.JSONEncoder(ensure_ascii=False).encode
