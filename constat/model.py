@@ -7,11 +7,12 @@ permalink is computed here and nowhere else: templates read them, they never bui
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from constat.french import slugify
 from constat.load import ArticleFile, ClaimFile, Inputs, load_article, load_yaml_file
@@ -316,12 +317,24 @@ def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Sta
     """One claim of a valid project, given its article (and the Markdown of its body), the scale
     of verdicts and the speakers and tags met so far (shared, so that each is one object)."""
     data = f.doc.data
-    speaker = speakers.setdefault(slugify(data["speaker"]), Speaker(data["speaker"], slugify(data["speaker"])))
-    claim_tags = tuple(tags.setdefault(slugify(t), Tag(t, slugify(t))) for t in data.get("tags", []))
+    speaker = _named(speakers, data["speaker"], Speaker)
+    claim_tags = tuple(_named(tags, t, Tag) for t in data.get("tags", []))
     position = quote_position(body, data["quote"])
     _converted(data["verdict"], verdict_key(f.doc.sha))
     return _claim(f.slug, f.path, article, data, speaker, by_key[data["status"]], claim_tags, position or 0,
                   digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}"), f.doc.sha)
+
+
+N = TypeVar("N", "Speaker", "Tag")
+
+
+def _named(known: dict[str, N], name: str, kind: Callable[[str, str], N]) -> N:
+    """The speaker or tag of this name: the one met first under its slug, or a new one."""
+    slug = slugify(name)
+    found = known.get(slug)
+    if found is None:
+        found = known[slug] = kind(name, slug)
+    return found
 
 
 def inputs_digest(inputs: Inputs) -> str:
