@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache, partial
 from pathlib import Path
+from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
 
 import jinja2
 import jinja2.bccache
 import jinja2.meta
+import jinja2.runtime
 from markupsafe import Markup
 
 from constat.cache import clear_parts, gather_parts, write_part
@@ -87,6 +89,26 @@ class _Templates(jinja2.FileSystemLoader):
                 if not name.startswith("static/") and not any(editors_own(part) for part in name.split("/"))]
 
 
+class _Context(jinja2.runtime.Context):
+    """Jinja's context, which calls a plain function or method (``url``, ``card``, a date's
+    ``isoformat``…) at once: Jinja's own ``call`` looks for a ``jinja_pass_arg`` on every callable
+    it is given, and on its ``__call__``, six lookups for each of the thirty calls of a claim's page.
+    A callable that has one, or of another kind (a macro, a class), goes through Jinja's."""
+
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        kind = type(__obj)
+        if kind is BuiltinFunctionType or (kind is FunctionType and "jinja_pass_arg" not in __obj.__dict__) \
+                or (kind is MethodType and "jinja_pass_arg" not in getattr(__obj.__func__, "__dict__", {})):
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:  # as Jinja's call
+                return __self.environment.undefined("value was undefined because a callable raised a"
+                                                    " StopIteration exception")
+        return super().call(__obj, *args, **kwargs)
+
+
 def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=_Templates(templates),
@@ -99,6 +121,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
         auto_reload=False,  # templates do not change during a build: no stat() per page
         bytecode_cache=_MemoBytecode(),
     )
+    env.context_class = _Context
     env.filters["date_fr"] = date_fr
     env.filters["month_fr"] = month_fr
     env.filters["typo"] = typography
