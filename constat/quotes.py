@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 _APOSTROPHES = "’‘'‛ʼ′"
 _QUOTE_MARKS = "«»“”„‟\"″"
@@ -18,18 +21,58 @@ _WHITE = re.compile(r"\s")
 _ONE_FOR_ONE = [*((mark, "'") for mark in _APOSTROPHES), *((mark, '"') for mark in _QUOTE_MARKS)]
 
 
-def fold(text: str) -> tuple[str, list[int]]:
+class FoldIndex(Sequence[int]):
+    """For each character of a folded text, its index in the text it was folded from, kept as
+    the runs fold() copies (a start and a step for each) rather than one number per character:
+    highlighting looks up a few of them in each article it renders."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        """Where each run starts in the folded text."""
+        self.origins: list[int] = []
+        """Where each run starts in the text."""
+        self.steps: list[int] = []
+        """1: the run is copied character for character; 0: all of it comes from one character (…)."""
+        self.size = 0
+
+    def add(self, origin: int, length: int, step: int) -> None:
+        self.starts.append(self.size)
+        self.origins.append(origin)
+        self.steps.append(step)
+        self.size += length
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, k: int) -> int: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[int]: ...
+
+    def __getitem__(self, k: int | slice) -> int | list[int]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.size))]
+        if k < 0:
+            k += self.size
+        if not 0 <= k < self.size:
+            raise IndexError(k)
+        run = bisect_right(self.starts, k) - 1
+        return self.origins[run] + (k - self.starts[run]) * self.steps[run]
+
+
+def fold(text: str) -> tuple[str, FoldIndex]:
     """Text reduced to what a quote must match, and for each folded character its index in ``text``.
 
     Folds: Unicode NFC (``text`` must already be NFC for the index to be exact); all
     apostrophes to ', all quotation marks to "; every run of white space, no-break spaces
     included, to one space; the spaces just inside « » dropped; … to ...; soft hyphens dropped.
     Only where a character does not fold to one character is the text looked at; the rest is
-    copied in runs (highlighting folds every article a build renders).
+    copied in runs (highlighting folds every article a build renders), and so is the index.
     """
     text = unicodedata.normalize("NFC", text)
     out: list[str] = []
-    index: list[int] = []
+    index = FoldIndex()
     n = len(text)
     start = _FOLD_START.match(text)
     done = start.end() if start else 0
@@ -39,17 +82,17 @@ def fold(text: str) -> tuple[str, list[int]]:
             i += 1
         if done < i:
             out.append(text[done:i])
-            index.extend(range(done, i))
+            index.add(done, i - done, 1)
         done = j
         if text[i] == "…":
             out.append("...")
-            index.extend((i, i, i))
-        elif text[i].isspace() and index and j < n and text[i - 1] != "«" and text[j] != "»":
+            index.add(i, 3, 0)
+        elif text[i].isspace() and index.size and j < n and text[i - 1] != "«" and text[j] != "»":
             out.append(" ")  # a run of white space inside the text
-            index.append(i)
+            index.add(i, 1, 1)
     if done < n:
         out.append(text[done:])
-        index.extend(range(done, n))
+        index.add(done, n - done, 1)
     folded_text = _WHITE.sub(" ", "".join(out))  # the white space left stands alone: one for one
     for old, new in _ONE_FOR_ONE:
         if old in folded_text:
