@@ -43,6 +43,16 @@ _SPACING: tuple[tuple[str | re.Pattern[str] | None, re.Pattern[str], str], ...] 
 cannot need took a third off typesetting the text of a dossier's converted Markdown."""
 _ANY_SPACING = re.compile(f"{_SPACES}[;!?:%]|[«»]|\\d \\d")
 """What at least one of the spacing rules needs: most strings have none of it."""
+_DIGIT_SPACE_DIGIT = re.compile(r"\d \d")
+
+
+def _may_need_spacing(text: str) -> bool:
+    """Whether _ANY_SPACING may match: four texts in five of a verdict have none of its
+    characters, which these searches for one character each find out in half its time."""
+    return (":" in text or ";" in text or "!" in text or "?" in text or "%" in text or "«" in text
+            or "»" in text or (" " in text and _DIGIT_SPACE_DIGIT.search(text) is not None))
+
+
 _APOSTROPHE_RUNS = re.compile(r"(?<!\S)[^\s']*'\S*")
 """Each run of text that holds a ', tried from its start only (a pattern free to start anywhere
 in a run went back over it from each of its letters: 9 times as slow)."""
@@ -60,7 +70,7 @@ def typography(text: str) -> str:
     everywhere on the site, except in what may be an address.
     """
     text = str(text)  # a str subclass (Markup) would change how the result is escaped
-    if _ANY_SPACING.search(text) is not None:
+    if _may_need_spacing(text) and _ANY_SPACING.search(text) is not None:
         for needs, pattern, replacement in _SPACING:
             if needs is None or (needs in text if isinstance(needs, str) else needs.search(text) is not None):
                 text = pattern.sub(replacement, text)
