@@ -446,6 +446,16 @@ def clear_parts(out: Path, name: str) -> None:
             part.unlink()
 
 
+def take_parts(out: Path, name: str, parts: int, memo: Memo) -> None:
+    """The entries of ``parts`` parts (write_part) of a table the memo holds whole (not KEYED),
+    added to the memo as new work, and the parts removed. A part that is missing or damaged loses
+    its entries, which the build then works out again."""
+    for n in range(parts):
+        piece = _read_keyed(out, f"{_table(name)}.part{n}")
+        memo.add(name, {key: value for key in piece.index if (value := piece.get(key, MISSING)) is not MISSING})
+    clear_parts(out, name)
+
+
 def gather_parts(out: Path, name: str, parts: int, memo: Memo, keys: Iterable[Any] | None = None) -> None:
     """Write the keyed table ``name`` whole: its entries in ``memo`` (those used, and ``keys`` of the
     table as saved: all of them when None), then those of ``parts`` parts (write_part), and let the

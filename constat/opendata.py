@@ -91,20 +91,30 @@ def claims_json_pieces(dossier: Dossier, made: list[tuple[bytes, bytes]] | None 
     yield b"\n ]\n}\n"
 
 
-def rows(dossier: Dossier, claims: Sequence[Claim] | None = None) -> list[tuple[bytes, bytes]]:
+def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
     """Each claim's JSON object (indented as in the whole file) and CSV line, in UTF-8, from the
-    memo when known: both files are made of them, and an edit changes a few. ``claims``: only
-    those of the dossier's claims (each share of the render makes the rows of its share)."""
-    key = digest(repr(dossier.site))  # a short key: the cache writes it once per claim
-
-    def make(claim: Claim) -> tuple[bytes, bytes]:
-        record = _record(claim, dossier)
-        text = indented_json(record)
-        cells = [_cell(record[n]) for n, _ in CSV_COLUMNS]
-        return "\n".join("  " + line for line in text.split("\n")).encode(), _csv_lines([cells]).encode()
-
+    memo when known: both files are made of them, and an edit changes a few."""
+    key = _records_key(dossier)
     get = current().get
-    return [get("records", (key, c.digest), partial(make, c)) for c in (dossier.claims if claims is None else claims)]
+    return [get("records", (key, c.digest), partial(_row, c, dossier)) for c in dossier.claims]
+
+
+def new_rows(dossier: Dossier, claims: Sequence[Claim]) -> dict[Any, tuple[bytes, bytes]]:
+    """The memo's entries for the rows of these claims that it does not have, made and not kept:
+    a render worker makes them for its share of the claims and sends them back (render._render_share)."""
+    key, memo = _records_key(dossier), current()
+    return {(key, c.digest): _row(c, dossier) for c in claims if not memo.has("records", (key, c.digest))}
+
+
+def _records_key(dossier: Dossier) -> str:
+    return digest(repr(dossier.site))  # a short key: the cache writes it once per claim
+
+
+def _row(claim: Claim, dossier: Dossier) -> tuple[bytes, bytes]:
+    record = _record(claim, dossier)
+    text = indented_json(record)
+    cells = [_cell(record[n]) for n, _ in CSV_COLUMNS]
+    return "\n".join("  " + line for line in text.split("\n")).encode(), _csv_lines([cells]).encode()
 
 
 _SCALAR = json.JSONEncoder(ensure_ascii=False).encode

@@ -22,7 +22,7 @@ import jinja2.meta
 import jinja2.runtime
 from markupsafe import Markup
 
-from constat.cache import clear_parts, gather_parts, write_part
+from constat.cache import clear_parts, gather_parts, take_parts, write_part
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
 from constat.forking import can_fork, cores, shared
@@ -31,7 +31,7 @@ from constat.load import editors_own
 from constat.markup import Highlight, highlight_quotes
 from constat.memo import MISSING, current, digest
 from constat.model import Article, ChangedDuringBuild, Claim, Correction, Dossier, Site, Speaker, Status, Tag
-from constat.opendata import CSV_COLUMNS, claims_csv_pieces, claims_json_pieces, rows
+from constat.opendata import CSV_COLUMNS, claims_csv_pieces, claims_json_pieces, new_rows, rows
 from constat.problems import Problem
 from constat.search import indexed_part, is_indexed, page_words
 from constat.spool import Spool, Spooled
@@ -423,8 +423,9 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     back, they were unpickled here and held to the end: 12 MiB of the peak at 10,000 claims.
 
     ``records``: the dossier whose open data (opendata.rows) is to be made: when the pages are
-    shared, each share also makes the rows of its share of the claims, which come back into the
-    memo (1.7 s of a clean build at 10,000 claims on a slow machine, made here after the pages before).
+    shared, each share also makes the rows of its share of the claims (1.7 s of a clean build at
+    10,000 claims on a slow machine, made here after the pages before), which come into the memo
+    when the workers are done: with ``spill``, through parts of the cache's table, as the cards.
     """
     global _JOB
     memo = current()
@@ -438,6 +439,7 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
             env.get_template(name)
     if spill is not None:
         clear_parts(spill, "cards")
+        clear_parts(spill, "records")
     _JOB = (env, todo, spool, words, spill, os.getpid(), records)
     chunks = min(len(todo), cores() * 8)
     try:
@@ -457,6 +459,8 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
         counts.update(share_counts)
     if spill is not None:  # the cards this process made, those it kept, and the workers' parts
         gather_parts(spill, "cards", chunks, memo, memo.kept("cards"))
+        if records is not None:
+            take_parts(spill, "records", chunks, memo)
     return spooled, counts
 
 
@@ -479,12 +483,17 @@ def _render_share(share: tuple[int, int]) -> tuple[list[Spooled], dict[Any, Any]
         if made:
             write_part(spill, "cards", n, made)
         made = {}
-    rows_made: dict[Any, Any] = {}
-    if records is not None:
-        new_records, known_records = memo.journal["records"], set(memo.journal["records"])
-        rows(records, records.claims[n::chunks])
-        if not here:
-            rows_made = {k: v for k, v in new_records.items() if k not in known_records}
+    # The open data's rows of the share's claims: with ``spill``, into a part of the cache's table,
+    # which _render_pages reads once the workers are gone (held meanwhile, in this process and a
+    # worker, they were 27 MiB of a clean build's peak at 10,000 claims); else a worker's are sent
+    # back and this process's go to its memo.
+    rows_made = new_rows(records, records.claims[n::chunks]) if records is not None else {}
+    if rows_made and spill is not None:
+        write_part(spill, "records", n, rows_made)
+        rows_made = {}
+    elif here:
+        memo.add("records", rows_made)
+        rows_made = {}
     return done, made, rows_made, counts
 
 
