@@ -117,12 +117,8 @@ _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß"
 
 
 @lru_cache(maxsize=65536)
-@lru_cache(maxsize=1 << 14)
 def slugify(text: str) -> str:
-    """Lowercase ASCII words joined by hyphens: « État islamique » → ``etat-islamique``.
-
-    Kept per text: a build slugifies each claim's speaker and themes several times (the check of
-    names written two ways, the model), 60,000 times at 10,000 claims, for a few hundred names."""
+    """Lowercase ASCII words joined by hyphens: « État islamique » → ``etat-islamique``."""
     ascii_text = unicodedata.normalize("NFKD", text.translate(_LIGATURES)).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 

@@ -101,7 +101,7 @@ def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
 
 def new_rows(dossier: Dossier, claims: Sequence[Claim]) -> dict[Any, tuple[bytes, bytes]]:
     """The memo's entries for the rows of these claims that it does not have, made and not kept:
-    a render worker makes them for its share of the claims and sends them back (render._render_share)."""
+    each share of the render makes those of its share of the claims (render._render_share)."""
     key, memo = _records_key(dossier), current()
     return {(key, c.digest): _row(c, dossier) for c in claims if not memo.has("records", (key, c.digest))}
 
