@@ -441,10 +441,11 @@ def _parse(text: str, path: str, line_offset: int, sha: str) -> tuple[Document |
     keys: dict[ValuePath, Position] = {}
     blocks: set[ValuePath] = set()
 
-    def pos(mark: Any) -> Position:
+    first_line = 1 + line_offset
+
+    def pos(mark: Any) -> Position:  # written out where a key or value is kept, the commonest calls
         return Position(mark.line + first_line, mark.column + 1)
 
-    first_line = 1 + line_offset
     import yaml  # see _yaml_tools
 
     tools = _yaml_tools()
@@ -558,9 +559,9 @@ roles, dates and verdicts in every claim's file): the resolver tries a dozen exp
 def _scalar(event: yaml.ScalarEvent, tools: tuple[Any, Any, Any, Any]) -> Any:
     scalar_node, resolver, constructor, _ = tools
     tag = event.tag
-    if tag is None or tag == "!":
-        if not event.implicit[0]:  # quoted or a block: text, as the resolver would say after its checks
-            return sys.intern(event.value) if len(event.value) <= _SHARED else event.value
+    if (tag is None or tag == "!") and not event.implicit[0]:
+        tag = _STR  # quoted or a block: text, as the resolver would say after its checks
+    elif tag is None or tag == "!":
         tag = _RESOLVED.get(event.value)
         if tag is None:
             if len(_RESOLVED) > 100_000:  # a preview that runs for days: start again
