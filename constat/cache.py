@@ -282,7 +282,7 @@ _FOLD_AT = 5000
 """Journal entries of a table the build never read from which they are folded into it."""
 
 
-SHARED = frozenset({"yaml"})
+SHARED = frozenset({"front", "yaml", "claims"})
 """Tables written in runs that keep the objects their entries share once (``write``'s ``shared``).
 Only where it pays: the per-file checks, whose entries share nothing, took 2.6 times as long to read."""
 KEYED = frozenset({"html", "cards"})
@@ -567,7 +567,7 @@ def save_early(out: Path, memo: Memo, tables: tuple[str, ...], reread: tuple[str
     for name in tables:
         if name in names:
             memo.forget(name)
-        elif name in loaded:  # its file is right as it is: let go of the table, not of its journal
+        else:  # its file is right as it is (or never read): let go of the table, not of its journal
             memo.drop(name)
     for name in keyed:
         saved = _read_keyed(out, _table(name))

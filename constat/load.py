@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -42,17 +42,43 @@ class Positions:
     """Values written as block scalars (``|`` or ``>``): their text starts on the next line."""
 
 
-@dataclass(frozen=True, eq=False)
-class Document:
-    """A YAML mapping read from a file, with the position of each value and of each key."""
+UNREAD: Any = object()
+"""A Document's data not read yet (Document.read reads it)."""
 
-    path: str
-    """Path of the file, relative to the project root."""
-    data: Any
-    sha: str
-    """Hash of the whole file's text: what a page built from it depends on."""
-    locate: Callable[[], Positions] = field(repr=False)
-    """The positions: at hand after a parse, parsed again on first need when ``data`` came from the cache."""
+
+class ChangedDuringBuild(Exception):
+    """A file read again (its Markdown or data, which the model does not keep) is not what the build read."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.format())
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a render worker, re-raised here whole
+        return (ChangedDuringBuild, (self.problem,))
+
+
+class Document:
+    """A YAML mapping read from a file, with the position of each value and of each key.
+
+    ``path``: of the file, relative to the project root; ``sha``: the hash of the whole file's
+    text, what a page built from it depends on; ``locate``: the positions, at hand after a parse,
+    parsed again on first need when the data came from the cache. ``data`` is the parsed data,
+    or ``UNREAD`` with ``read``: then it is read on first need (a claim known to the cache, whose
+    checks and model the cache has too: a claim edit at 10,000 claims reads no other claim's
+    data, 29 MB of it)."""
+
+    __slots__ = ("__dict__", "_data", "locate", "path", "read", "sha")
+
+    def __init__(self, path: str, data: Any, sha: str, locate: Callable[[], Positions],
+                 read: Callable[[], Any] | None = None) -> None:
+        self.path, self._data, self.sha, self.locate, self.read = path, data, sha, locate, read
+
+    @property
+    def data(self) -> Any:
+        if self._data is UNREAD:
+            assert self.read is not None
+            self._data = self.read()
+        return self._data
 
     @cached_property
     def positions(self) -> Positions:
@@ -246,39 +272,54 @@ def _load_required_yaml(root: Path, name: str, problems: list[Problem]) -> Docum
     if not path.is_file():
         problems.append(Problem(name, 1, 1, "missing-file", f"{name} is missing: the project needs one"))
         return None
-    return load_yaml_file(root, path, problems)
+    return load_yaml_file(root, path, problems, "front")
 
 
-def load_yaml_file(root: Path, path: Path | Entry, problems: list[Problem]) -> Document | None:
+def load_yaml_file(root: Path, path: Path | Entry, problems: list[Problem], table: str = "yaml") -> Document | None:
+    """A YAML file: a claim's (its parsed data in the memo's ``yaml`` table) or, with ``table``
+    "front", site.yaml or statuses.yaml."""
     file_sha = _KNOWN.get(os.fspath(path))
-    if file_sha is not None and (known := _known_document(root, path, file_sha)) is not None:
+    if file_sha is not None and (known := _known_document(root, path, file_sha, table)) is not None:
         return known
     text = read_text(root, path, problems)
     if text is None:
         return None
-    doc, found = parse_yaml(text, _rel(root, path))
+    doc, found = parse_yaml(text, _rel(root, path), table=table)
     problems.extend(found)
-    if doc is not None and not found and file_sha is not None and current().peek("yaml", ("file", file_sha)) != doc.sha:
-        current().put("yaml", ("file", file_sha), doc.sha)
+    mapping = ("file", file_sha)
+    if doc is not None and not found and file_sha is not None and current().peek("front", mapping) != doc.sha:
+        current().put("front", mapping, doc.sha)
     return doc
 
 
-def _known_document(root: Path, path: Path | Entry, file_sha: str) -> Document | None:
+def _known_document(root: Path, path: Path | Entry, file_sha: str, table: str) -> Document | None:
     """The document of a file whose bytes hash to ``file_sha`` and that parsed without a problem
-    before, from the memo, without reading the file; None when the memo does not have it."""
+    before, from the memo, without reading the file; None when the memo does not have it.
+
+    A claim's data is read from the memo when first asked for (Document.data), not now: an
+    unchanged claim's checks and model come from the memo too. Should the memo have let go of it
+    by then, the file is parsed again, and must still be the one the build read."""
     memo = current()
-    key = memo.peek("yaml", ("file", file_sha))
-    data = memo.peek("yaml", key) if key is not MISSING else MISSING
-    if data is MISSING:
-        return None
+    key = memo.peek("front", ("file", file_sha))
+    if key is MISSING or (table != "yaml" and not memo.has(table, key)):
+        return None  # (a claim's data, should the memo lack it, is the file parsed again: below)
     rel = _rel(root, path)
 
-    def locate() -> Positions:  # only when a problem needs a position: then the file is read
+    def parsed() -> Document:  # the file as the build read it, parsed again
         text = read_text(root, path, [])
-        doc = _parse(text, rel, 0, key)[0] if text is not None else None
-        assert doc is not None, f"{rel} no longer parses"
-        return doc.positions
-    return Document(rel, data, key, locate)
+        doc = _parse(text, rel, 0, key)[0] if text is not None and digest(text) == key else None
+        if doc is None:
+            raise ChangedDuringBuild(Problem(rel, 1, 1, "changed-during-build",
+                                             "the file changed while the site was being built: build again"))
+        return doc
+
+    def read() -> Any:
+        data = memo.peek(table, key)
+        return parsed().data if data is MISSING else data
+
+    if table == "yaml":
+        return Document(rel, UNREAD, key, lambda: parsed().positions, read)
+    return Document(rel, memo.peek(table, key), key, lambda: parsed().positions)
 
 
 def load_article(root: Path, path: Path | Entry, problems: list[Problem]) -> ArticleFile | None:
@@ -394,8 +435,8 @@ class _Refused(Exception):
         self.mark, self.code, self.message = mark, code, message
 
 
-def parse_yaml(text: str, path: str, line_offset: int = 0,
-               sha: str | None = None) -> tuple[Document | None, list[Problem]]:
+def parse_yaml(text: str, path: str, line_offset: int = 0, sha: str | None = None,
+               table: str = "front") -> tuple[Document | None, list[Problem]]:
     """Parse one YAML document into plain values plus the position of every value and key.
 
     Built from the parser's events rather than PyYAML's composer, so that what YAML would
@@ -405,12 +446,15 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
 
     ``sha`` is the hash of the whole file (the text itself when None). Text parsed before, by this
     build or the previous one, is not parsed again: its data comes from the memo, and its positions
-    are parsed only if a problem needs one.
+    are parsed only if a problem needs one. ``table``: the memo's table it is kept in ("yaml"
+    for claims, "front" for the other files).
     """
     key = digest(text)
     sha = sha or key
     memo = current()
-    data = memo.peek("yaml", key)
+    # A claim's text is looked for by its file's hash first (load_yaml_file): one whose file is
+    # not known is new, and looking for it would read every claim's data (29 MB at 10,000 claims).
+    data = memo.peek(table, key) if table != "yaml" else MISSING
     if data is not MISSING:
         def reparse() -> Positions:
             doc, _ = _parse(text, path, line_offset, sha)
@@ -419,7 +463,7 @@ def parse_yaml(text: str, path: str, line_offset: int = 0,
         return Document(path, data, sha, reparse), []
     doc, problems = _parse(text, path, line_offset, sha)
     if doc is not None:
-        memo.put("yaml", key, doc.data)
+        memo.put(table, key, doc.data)
     return doc, problems
 
 

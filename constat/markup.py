@@ -281,12 +281,17 @@ def folded_article_text(body: str) -> str:
     return current().get("folded", text_key(body), lambda: folded(plain_text(markdown_to_html(body))))
 
 
+def quote_key(body: str, quote: str) -> tuple[str, str]:
+    """The memo's key for where ``quote`` is in the article ``body``."""
+    return text_key(body), quote
+
+
 def quote_position(body: str, quote: str) -> int | None:
     """Where ``quote`` starts in the folded text of an article ``body``, or None when it is not in it."""
     def search() -> int:
         match = find_quote(folded_article_text(body), quote)
         return match.spans[0][0] if match else -1
-    position = current().get("quote", (text_key(body), quote), search)
+    position = current().get("quote", quote_key(body, quote), search)
     return None if position < 0 else position
 
 

@@ -18,8 +18,13 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 MISSING: Any = object()
 
-TABLES = ("yaml", "checks", "html", "folded", "quote", "cards", "records", "templates", "pages")
-"""yaml: text hash → parsed data; checks: (kind, path, file hash) → the file's own problems;
+TABLES = ("front", "yaml", "checks", "html", "folded", "quote", "claims", "cards", "records", "templates", "pages")
+"""front: ("file", a claim file's hash) → the hash of its text, and text hash → the parsed data of
+site.yaml, statuses.yaml and the articles' front matter (what every build reads);
+yaml: a claim file's text hash → its parsed data (read only when a claim is new or changed);
+checks: (kind, path, file hash) → the file's own problems, ("names", path, text hash) → the
+person and themes a claim names (what the checks across files need of every claim);
+claims: the claim's digest → the model's claim, its article, person, verdict and themes named (model.claim_model);
 html: Markdown text's hash → safe HTML; folded: body hash → folded text; quote: (body hash, quote) → position;
 cards: (templates and site hash, claim digest) → a claim's card; records: (site hash, claim digest) → open-data row;
 templates: ("uses", source hash) → the templates a template uses, ("code", Jinja's key and checksum) → compiled code;

@@ -94,7 +94,7 @@ def claims_json_pieces(dossier: Dossier, made: list[tuple[bytes, bytes]] | None 
 def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
     """Each claim's JSON object (indented as in the whole file) and CSV line, in UTF-8, from the
     memo when known: both files are made of them, and an edit changes a few."""
-    key = _records_key(dossier)
+    key = records_key(dossier)
     get = current().get
     return [get("records", (key, c.digest), partial(_row, c, dossier)) for c in dossier.claims]
 
@@ -102,11 +102,11 @@ def rows(dossier: Dossier) -> list[tuple[bytes, bytes]]:
 def new_rows(dossier: Dossier, claims: Sequence[Claim]) -> dict[Any, tuple[bytes, bytes]]:
     """The memo's entries for the rows of these claims that it does not have, made and not kept:
     each share of the render makes those of its share of the claims (render._render_share)."""
-    key, memo = _records_key(dossier), current()
+    key, memo = records_key(dossier), current()
     return {(key, c.digest): _row(c, dossier) for c in claims if not memo.has("records", (key, c.digest))}
 
 
-def _records_key(dossier: Dossier) -> str:
+def records_key(dossier: Dossier) -> str:
     return digest(repr(dossier.site))  # a short key: the cache writes it once per claim
 
 

@@ -185,11 +185,12 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     inputs_changed = state.inputs != inputs_hash
     checked = Checked(out, state.site, state.back, aside=inputs_changed,
                       catch_up=inputs_changed and _claims_or_articles_only(project, seen, state.seen))
+    few = checked.catch_up and len(_changed(seen, state.seen)) <= FEW_CHANGED
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)
 
-    from constat.load import load_project, remember_contents
+    from constat.load import ChangedDuringBuild, load_project, remember_contents
     from constat.memo import use
     from constat.validate import validate
 
@@ -201,18 +202,21 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     finally:
         remember_contents({})
         contents.clear()  # the files' bytes: 56 MB at 10,000 claims, held to the end of a clean build before
-    if nothing_to_do:  # site/ is what these inputs give (the last build checked them): only the model is wanted
-        from constat.model import build_model
-        report = Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0),
-                        strict, model=(inputs, build_model(inputs)))
-    else:
-        _stop_if(interrupt)
-        report = Report(sort_problems(validate(inputs)), strict=strict)
-        if not report.failed:
-            held = [inputs]
-            del inputs  # held only by the list, which _render_and_publish empties when it can (lean)
-            _render_and_publish(project, held, report, state, checked, search_later, interrupt,
-                                lean=lean and save_memo)
+    try:
+        if nothing_to_do:  # site/ is what these inputs give (the last build checked them): only the model is wanted
+            from constat.model import build_model
+            report = Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0),
+                            strict, model=(inputs, build_model(inputs)))
+        else:
+            _stop_if(interrupt)
+            report = Report(sort_problems(validate(inputs)), strict=strict)
+            if not report.failed:
+                held = [inputs]
+                del inputs  # held only by the list, which _render_and_publish empties when it can (lean)
+                _render_and_publish(project, held, report, state, checked, search_later, interrupt,
+                                    lean=lean and save_memo, few=few)
+    except ChangedDuringBuild as exc:  # a claim's data read from its file again (load.Document), edited meanwhile
+        nothing_to_do, report = False, Report([exc.problem], strict=strict)
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     if report.written is None and not nothing_to_do:
@@ -238,8 +242,18 @@ def _claims_or_articles_only(project: Project, seen: Seen, before: Seen) -> bool
     """Whether every input file that changed since the last build (by its hash) is a claim or an
     article: then the build changes a few pages, not most of them (a template, site.yaml)."""
     ours = (f"{project.root}/claims/", f"{project.root}/content/")
-    return all(path.startswith(ours) for path in seen.keys() | before.keys()
-               if path not in seen or path not in before or seen[path][4] != before[path][4])
+    return all(path.startswith(ours) for path in _changed(seen, before))
+
+
+def _changed(seen: Seen, before: Seen) -> list[str]:
+    """The input files added, removed or changed (by their hash) since the last build."""
+    return [path for path in seen.keys() | before.keys()
+            if path not in seen or path not in before or seen[path][4] != before[path][4]]
+
+
+FEW_CHANGED = 50
+"""Claims and articles changed from the last build (and nothing else) up to which a build is an
+edit: it renders a few pages, and makes the open data beside them (render_site's ``open_data_aside``)."""
 
 
 def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo, *, lean: bool = False,
@@ -248,7 +262,10 @@ def _prefill_if_cold(project: Project, contents: dict[str, bytes], memo: Memo, *
     parse and check them on every core first (constat/prefill.py): the stages then find the work done.
     ``lean`` (build's): the converted Markdown goes to the cache as it is made, not into this process.
     ``convert=False`` (check's): the Markdown is not converted for pages that are not rendered."""
-    if len(memo.previous["yaml"]) < len(contents) // 2:
+    if len(memo.previous["front"]) < len(contents) // 2:  # (it has every claim file's hash)
+        # Read (nothing, or another version's), so that the claims' parsed data is saved as the
+        # table, not the journal: a claim's parse does not look in it (load.parse_yaml).
+        memo.previous["yaml"]
         from constat.prefill import prefill
 
         prefill(project.root, sorted(contents), memo, spill=project.out if lean else None, convert=convert)
@@ -336,9 +353,10 @@ def _check_claim_review(claim: Claim, dossier: Dossier) -> list[Problem]:
 
 def _render_and_publish(project: Project, held: list[Inputs], report: Report, state: State,
                         checked: Checked, search_later: bool,
-                        interrupt: Interrupt | None, *, lean: bool) -> None:
+                        interrupt: Interrupt | None, *, lean: bool, few: bool = False) -> None:
     """``held``: the inputs, which it takes out of the list; ``lean``: it lets go of them, and of
-    the memo's tables only they needed, once the model is built and checked (build's ``lean``)."""
+    the memo's tables only they needed, once the model is built and checked (build's ``lean``);
+    ``few``: a few claims or articles changed, nothing else (render_site's ``open_data_aside``)."""
     # Imported here: `check`, which editors run on every save, needs none of the render side.
     from constat import cache
     from constat.claimreview import has_claim_review
@@ -358,11 +376,11 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
     model = None if lean else (inputs, dossier)  # for report.model
     del inputs
     if lean:
-        cache.save_early(project.out, memo, ("yaml", "checks", "folded", "quote"), reread=("html",))
+        cache.save_early(project.out, memo, ("front", "yaml", "checks", "folded", "quote", "claims"), reread=("html",))
     spool = Spool(project.out, tree=not project.out.is_dir())  # a first build: the spool becomes the site
     try:
         _render_and_publish_spooled(project, dossier, report, state, checked, search_later, interrupt, spool,
-                                    spill=project.out if lean else None)
+                                    spill=project.out if lean else None, few=few)
     finally:
         spool.clear()
     if report.written is not None:
@@ -371,7 +389,8 @@ def _render_and_publish(project: Project, held: list[Inputs], report: Report, st
 
 def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Report, state: State,
                                 checked: Checked, search_later: bool,
-                                interrupt: Interrupt | None, spool: Spool, *, spill: Path | None) -> None:
+                                interrupt: Interrupt | None, spool: Spool, *, spill: Path | None,
+                                few: bool = False) -> None:
     from constat.render import TemplateProblem, render_site
     from constat.search import index_parts, part_count, part_key, parts_file, split
     from constat.write import publish_site
@@ -386,7 +405,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     try:
         rendered = render_site(dossier, project.templates, spool,
                                {rel: key for rel, key in state.keys.items() if rel in trusted},
-                               words=counted if in_parts else None, spill=spill)
+                               words=counted if in_parts else None, spill=spill, open_data_aside=few)
     except TemplateProblem as exc:
         report.problems.append(exc.problem)
         return

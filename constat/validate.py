@@ -294,6 +294,20 @@ def _walk(data: Any, where: ValuePath) -> Iterable[tuple[ValuePath, Any]]:
             yield from _walk(value, (*where, n))
 
 
+def _names(claim: ClaimFile) -> tuple[tuple[str, str, str, ValuePath], ...]:
+    """The person and the themes a claim names, as its file writes them: (section, name, its
+    slug, where), from the memo as the file's own checks, so that the checks across files do not
+    read every claim's data."""
+    def named() -> tuple[tuple[str, str, str, ValuePath], ...]:
+        data = claim.doc.data if isinstance(claim.doc.data, dict) else {}
+        tags = data.get("tags")
+        found: list[tuple[str, Any, ValuePath]] = [("personnes", data.get("speaker"), ("speaker",))]
+        found += [("themes", tag, ("tags", n)) for n, tag in enumerate(tags if isinstance(tags, list) else [])]
+        return tuple((section, name, slugify(name), where) for section, name, where in found
+                     if isinstance(name, str) and name.strip())
+    return current().get("checks", ("names", claim.doc.sha), named)
+
+
 def _check_shared_pages(claims: Iterable[ClaimFile]) -> list[Problem]:
     """Names written two ways that would make one page, and two files for one claim."""
     problems: list[Problem] = []
@@ -306,14 +320,7 @@ def _check_shared_pages(claims: Iterable[ClaimFile]) -> list[Problem]:
             problems.append(Problem(claim.path, 1, 1, "duplicate-slug",
                                     f"{seen[key].path} is the same claim: keep one of the two files"))
         seen[key] = claim
-        data = claim.doc.data if isinstance(claim.doc.data, dict) else {}
-        named: list[tuple[str, Any, ValuePath]] = [("personnes", data.get("speaker"), ("speaker",))]
-        tags = data.get("tags")
-        named += [("themes", tag, ("tags", n)) for n, tag in enumerate(tags if isinstance(tags, list) else [])]
-        for section, name, where in named:
-            if not isinstance(name, str) or not name.strip():
-                continue
-            slug = slugify(name)
+        for section, name, slug, where in _names(claim):
             if not slug:
                 problems.append(claim.doc.problem(where, "bad-slug",
                                                   f'"{name}" has no letter or digit to make an address from'))
