@@ -10,7 +10,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from constat.memo import MISSING, current, digest
+from constat.memo import MISSING, current, digest, text_key
 from constat.problems import Problem, Severity
 
 if TYPE_CHECKING:
@@ -119,16 +119,33 @@ class Document:
         return Problem(self.path, pos.line, pos.column, code, message, severity)
 
 
-@dataclass(frozen=True, eq=False)
 class ArticleFile:
-    slug: str
-    """The file name without .md: the article's permanent address."""
-    path: str
-    front: Document
-    body: str
-    """Markdown after the front matter."""
-    body_line: int
-    """Line of the file on which ``body`` starts, so positions in the body can be reported."""
+    """An article's file: ``slug``, the file name without .md (the article's permanent address);
+    ``path``; ``front``, its front matter; ``body``, the Markdown after it, which starts on line
+    ``body_line`` (so positions in it can be reported); ``body_key``, the hash of ``body``
+    (memo.text_key). An article known to the memo (by its file's hash) is not read: its front
+    matter comes from the memo, its body is read from the file when first asked for (which must
+    still be the one the build read), as only a changed claim's checks and model need it."""
+
+    __slots__ = ("_body", "_body_key", "_read", "body_line", "front", "path", "slug")
+
+    def __init__(self, slug: str, path: str, front: Document, body: str, body_line: int,
+                 body_key: str | None = None, read: Callable[[], str] | None = None) -> None:
+        self.slug, self.path, self.front, self._body, self.body_line = slug, path, front, body, body_line
+        self._body_key, self._read = body_key, read
+
+    @property
+    def body(self) -> str:
+        if self._body is UNREAD:
+            assert self._read is not None
+            self._body = self._read()
+        return self._body
+
+    @property
+    def body_key(self) -> str:
+        if self._body_key is None:
+            self._body_key = text_key(self.body)
+        return self._body_key
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,25 +341,63 @@ def _known_document(root: Path, path: Path | Entry, file_sha: str, table: str) -
 
 def load_article(root: Path, path: Path | Entry, problems: list[Problem]) -> ArticleFile | None:
     rel = _rel(root, path)
+    file_sha = _KNOWN.get(os.fspath(path))
+    if file_sha is not None and (known := _known_article(root, path, rel, file_sha)) is not None:
+        return known
     text = read_text(root, path, problems)
     if text is None:
         return None
+    article, front_key = _article(rel, Path(rel).stem, text, problems)
+    if article is not None and front_key is not None and file_sha is not None:
+        current().put("front", ("article", file_sha), (article.front.sha, front_key, article.body_line,
+                                                        article.body_key))
+    return article
+
+
+def _known_article(root: Path, path: Path | Entry, rel: str, file_sha: str) -> ArticleFile | None:
+    """The article of a file whose bytes hash to ``file_sha`` and whose front matter parsed without
+    a problem before, from the memo, without reading the file; None when the memo does not have it."""
+    memo = current()
+    known = memo.peek("front", ("article", file_sha))
+    if known is MISSING:
+        return None
+    sha, front_key, body_line, body_key = known
+    data = memo.peek("front", front_key)
+    if data is MISSING:
+        return None
+
+    def parsed() -> ArticleFile:  # the file as the build read it, parsed again
+        text = read_text(root, path, [])
+        article = _article(rel, Path(rel).stem, text, [])[0] if text is not None and digest(text) == sha else None
+        if article is None:
+            raise ChangedDuringBuild(Problem(rel, 1, 1, "changed-during-build",
+                                             "the file changed while the site was being built: build again"))
+        return article
+
+    front = Document(rel, data, sha, lambda: parsed().front.positions)
+    return ArticleFile(Path(rel).stem, rel, front, UNREAD, body_line, body_key, lambda: parsed().body)
+
+
+def _article(rel: str, slug: str, text: str, problems: list[Problem]) -> tuple[ArticleFile | None, str | None]:
+    """An article's file read from its text, and the memo's key of its front matter's data (None
+    when the front matter did not parse cleanly)."""
     lines = text.split("\n")
     if lines[0].rstrip() != "---":
         problems.append(Problem(rel, 1, 1, "front-matter",
                                 "an article starts with its front matter: a line '---', the fields "
                                 "(title, publisher, published…), then another line '---'"))
-        return None
+        return None, None
     end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
     if end is None:
         problems.append(Problem(rel, 1, 1, "front-matter",
                                 "the front matter is not closed: add a line '---' after its last field"))
-        return None
-    front, found = parse_yaml("\n".join(lines[1:end]), rel, line_offset=1, sha=digest(text))
+        return None, None
+    front_text = "\n".join(lines[1:end])
+    front, found = parse_yaml(front_text, rel, line_offset=1, sha=digest(text))
     problems.extend(found)
     if front is None:
-        return None
-    return ArticleFile(path.stem, rel, front, "\n".join(lines[end + 1:]), end + 2)
+        return None, None
+    return ArticleFile(slug, rel, front, "\n".join(lines[end + 1:]), end + 2), None if found else digest(front_text)
 
 
 _CONTENTS: dict[str, bytes] = {}

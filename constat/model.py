@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from constat.french import slugify
 from constat.load import ArticleFile, ChangedDuringBuild, ClaimFile, Inputs, load_article, load_yaml_file
-from constat.markup import html_of, inline_markdown, markdown_to_html, quote_key, quote_position, verdict_key
+from constat.markup import html_of, inline_markdown, markdown_to_html, quote_position, verdict_key
 from constat.memo import current, digest, text_key
 from constat.problems import Problem
 
@@ -242,10 +242,10 @@ def build_model(inputs: Inputs) -> Dossier:
     root = inputs.root
     articles = sorted((article_model(a, root) for a in inputs.articles), key=lambda a: (a.published, a.slug))
     by_slug = {a.slug: a for a in articles}
-    bodies = {a.slug: a.body for a in inputs.articles}
+    files = {a.slug: a for a in inputs.articles}
     speakers: dict[str, Speaker] = {}
     tags: dict[str, Tag] = {}
-    claims = [claim_model(f, by_slug[f.article_slug], bodies[f.article_slug], by_key, inputs.statuses.sha,
+    claims = [claim_model(f, by_slug[f.article_slug], files[f.article_slug], by_key, inputs.statuses.sha,
                           speakers, tags)
               for f in inputs.claims]
     order = {a.slug: n for n, a in enumerate(articles)}
@@ -269,17 +269,11 @@ def build_model(inputs: Inputs) -> Dossier:
 
 def article_model(a: ArticleFile, root: Path | None) -> Article:
     """One article of a valid project (read from ``root``)."""
-    key = text_key(a.body)
-    _converted(a.body, key)
+    key = a.body_key
+    if not current().has("html", key):  # (its body is read only then: load.ArticleFile)
+        markdown_to_html(a.body, key)
     return _article(a.slug, a.path, a.front.data, key, a.front.sha, digest(f"{a.path} {a.front.sha}"),
                     "" if root is None else str(root))
-
-
-def _converted(markdown: str, key: Any) -> None:
-    """The memo has the HTML of ``markdown`` (the model does not keep the Markdown): converted now
-    if it has not. Asks the memo whether it has it, without reading it (its file may hold it)."""
-    if not current().has("html", key):
-        markdown_to_html(markdown, key)
 
 
 def read_again(root: str, path: str, sha: str, part: str) -> str:
@@ -301,19 +295,21 @@ def read_again(root: str, path: str, sha: str, part: str) -> str:
                                      "the file changed while the site was being built: build again"))
 
 
-def claim_model(f: ClaimFile, article: Article, body: str, by_key: dict[str, Status], statuses_sha: str,
+def claim_model(f: ClaimFile, article: Article, source: ArticleFile, by_key: dict[str, Status], statuses_sha: str,
                 speakers: dict[str, Speaker], tags: dict[str, Tag]) -> Claim:
-    """One claim of a valid project, given its article (and the Markdown of its body), the scale
-    of verdicts and the speakers and tags met so far (shared, so that each is one object)."""
+    """One claim of a valid project, given its article (the model's, and its file, whose body is
+    read only to make a claim the memo does not have), the scale of verdicts and the speakers and
+    tags met so far (shared, so that each is one object)."""
     sha = digest(f"{f.path} {f.doc.sha} {article.digest} {statuses_sha}")
     memo = current()
-    values, speaker, status, named, inline = memo.get("claims", sha, partial(_claim_record, f, article, body, sha))
+    values, speaker, status, named, inline = memo.get("claims", sha, partial(_claim_record, f, article, source, sha))
     key = verdict_key(f.doc.sha)
     if not memo.has("html", key):
         markdown_to_html(f.doc.data["verdict"], key)
     if inline:  # the HTML of its context and corrections, which the claim has: kept for when it changes
         memo.touch("html", inline)
-    memo.touch("quote", [quote_key(body, values[_QUOTE])])  # kept too: a new scale remakes every claim
+    # Its quote's place is kept too (markup.quote_key): a new scale remakes every claim.
+    memo.touch("quote", [(article.body_key, values[_QUOTE])])
     state = dict(zip(_CLAIM_FIELDS, values, strict=True))
     state["article"], state["speaker"], state["status"] = article, _named(speakers, speaker, Speaker), by_key[status]
     state["tags"] = tuple(_named(tags, t, Tag) for t in named)
@@ -328,7 +324,7 @@ _REFERENCES = frozenset({"article", "speaker", "status", "tags"})
 """Claim's fields that hold objects the model shares between claims: not in the memo's record."""
 
 
-def _claim_record(f: ClaimFile, article: Article, body: str, sha: str
+def _claim_record(f: ClaimFile, article: Article, source: ArticleFile, sha: str
                   ) -> tuple[tuple[Any, ...], str, str, tuple[str, ...], tuple[str, ...]]:
     """What the memo keeps of a claim (keyed by its digest, ``sha``): its own fields' values (None
     for the shared objects), the person, verdict and themes it names, as written, and the keys of
@@ -336,7 +332,7 @@ def _claim_record(f: ClaimFile, article: Article, body: str, sha: str
     it, without reading the claim's data (a claim edit at 10,000 claims read 29 MB of it) or
     looking for its quote again."""
     data = f.doc.data
-    position = quote_position(body, data["quote"])
+    position = quote_position(source.body, data["quote"])
     claim = _claim(f.slug, f.path, article, data, None, None, (), position or 0, sha, f.doc.sha)  # type: ignore[arg-type]
     values = tuple(None if name in _REFERENCES else getattr(claim, name) for name in _CLAIM_FIELDS)
     inline = [data["context"]] if data.get("context") else []

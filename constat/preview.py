@@ -87,7 +87,7 @@ def first_look(root: Path, templates: Path, model: tuple[Inputs, Dossier], chang
         if claim_file.article_slug in touched:
             claim_file = edited_claims.get(claim_file.path, claim_file)
             remodelled[claim_file.article_slug].append(claim_model(
-                claim_file, articles[claim_file.article_slug], files[claim_file.article_slug].body, by_key,
+                claim_file, articles[claim_file.article_slug], files[claim_file.article_slug], by_key,
                 inputs.statuses.sha, speakers, tags))
     pages: list[Page] = []
     for slug in sorted(touched):

@@ -971,10 +971,21 @@ def test_a_claim_edit_reads_no_other_claims_data_and_builds_the_clean_bytes(
         return real_data(doc)
 
     monkeypatch.setattr(load.Document, "data", property(data))
+    bodies: list[str] = []
+    real_body = load.ArticleFile.body.fget
+    assert real_body is not None
+
+    def body(article: load.ArticleFile) -> str:
+        if article._body is load.UNREAD:
+            bodies.append(article.path)
+        return real_body(article)
+
+    monkeypatch.setattr(load.ArticleFile, "body", property(body))
     pipeline._IN_PROCESS.clear()  # a new process, as build.py is: the memo is read from disk
     set_summary(root, "budget-regional/emplois-300.yaml", "La région publie enfin un décompte : 120 emplois.")
     assert_same_as_clean(root, clean_builds, " (a claim edited)")
     assert "claims" in tables and "yaml" not in tables and reads == [], (tables, reads)
+    assert bodies == ["content/budget-regional.md"], "the edited claim's article alone, for its quote"
 
     pipeline._IN_PROCESS.clear()
     statuses = read_yaml(root / "statuses.yaml")
