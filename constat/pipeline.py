@@ -107,9 +107,10 @@ def _check(project: Project, strict: bool) -> Report:
 
     memo = use(_memo_for(project.out) or cache.read_memo(project.out))
     contents: dict[str, bytes] = {}
-    quick_inputs(project, contents)  # every input read once (the load would read them anyway)
+    _, seen, _ = quick_inputs(project, contents)  # every input read once (the load would read them anyway)
+    # The files' hashes: a file the build cache knows is not parsed again (load.load_yaml_file).
+    remember_contents(contents, {path: mark[4] for path, mark in seen.items()})
     _prefill_if_cold(project, contents, memo, convert=False)
-    remember_contents(contents)
     try:
         return Report(sort_problems(validate(load_project(project.root))), strict=strict)
     finally:

@@ -96,8 +96,9 @@ def _prepare(root: Path, path: Path, convert: bool) -> None:
                 markdown_to_html(article.body, text_key(article.body))
             folded_article_text(article.body)
         return
-    doc = load_yaml_file(root, path, problems)
-    if doc is None or path.parent.parent.name != "claims":
+    is_claim = path.parent.parent.name == "claims"
+    doc = load_yaml_file(root, path, problems, "yaml" if is_claim else "front")  # (as load_project reads it)
+    if doc is None or not is_claim:
         return
     claim = ClaimFile(path.parent.name, path.stem, doc.path, doc)
     if check_alone(claim) or not isinstance(doc.data, dict) or not convert:

@@ -86,7 +86,8 @@ def test_a_cold_check_converts_no_markdown_for_pages(tmp_path: Path, monkeypatch
     root = copy_project(MINI, tmp_path / "p")
     assert cli("check", "--root", str(root)).code == 0
     memo = current()
-    assert len(memo.journal["yaml"]) > 8 and len(memo.journal["checks"]) > 8, "the files were prepared"
+    assert len(memo.journal["yaml"]) >= 8 and len(memo.journal["front"]) > 8 and len(memo.journal["checks"]) > 8, \
+        "the files were prepared"
     assert memo.journal["html"] == {} and memo.journal["folded"], "the Markdown was not converted"
     assert not (root / "site").exists() and not (root / ".site.cache").exists()
 
