@@ -184,9 +184,9 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     inputs_hash, seen, seen_at = quick_inputs(project, contents, state.seen, state.seen_at)
     # Inputs changed: site/ and its back buffer are checked in a forked process meanwhile.
     inputs_changed = state.inputs != inputs_hash
-    checked = Checked(out, state.site, state.back, aside=inputs_changed,
-                      catch_up=inputs_changed and _claims_or_articles_only(project, seen, state.seen))
-    few = checked.catch_up and len(_changed(seen, state.seen)) <= FEW_CHANGED
+    changed = _changed(seen, state.seen) if inputs_changed else []
+    ours_only = inputs_changed and _claims_or_articles_only(project, changed)
+    checked = Checked(out, state.site, state.back, aside=inputs_changed, catch_up=ours_only)
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)
@@ -194,6 +194,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     from constat.load import ChangedDuringBuild, load_project, remember_contents
     from constat.memo import use
     from constat.validate import validate
+
+    few = ours_only and len(changed) <= FEW_CHANGED
 
     memo = use(Memo() if fresh else _memo_for(out) or cache.read_memo(out))
     remember_contents(contents, {path: mark[4] for path, mark in seen.items()})
@@ -216,13 +218,13 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
                 del inputs  # held only by the list, which _render_and_publish empties when it can (lean)
                 _render_and_publish(project, held, report, state, checked, search_later, interrupt,
                                     lean=lean and save_memo, few=few)
-    except ChangedDuringBuild as exc:  # a claim's data read from its file again (load.Document), edited meanwhile
+    except ChangedDuringBuild as exc:  # a claim or article read from its file after all (load), edited meanwhile
         nothing_to_do, report = False, Report([exc.problem], strict=strict)
     if nothing_to_do or report.written is None:
         memo.keep_previous()  # nothing rendered: the converted Markdown and cards still serve
     if report.written is None and not nothing_to_do:
-        changed, back = checked.back_after()  # the back buffer as Checked left it
-        if changed:
+        back_changed, back = checked.back_after()  # the back buffer as Checked left it
+        if back_changed:
             state.back = back
             cache.write(out, "state", state)
     memo.end_build()
@@ -239,11 +241,11 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     return report
 
 
-def _claims_or_articles_only(project: Project, seen: Seen, before: Seen) -> bool:
-    """Whether every input file that changed since the last build (by its hash) is a claim or an
+def _claims_or_articles_only(project: Project, changed: list[str]) -> bool:
+    """Whether every input file that changed since the last build (``_changed``) is a claim or an
     article: then the build changes a few pages, not most of them (a template, site.yaml)."""
     ours = (f"{project.root}/claims/", f"{project.root}/content/")
-    return all(path.startswith(ours) for path in _changed(seen, before))
+    return all(path.startswith(ours) for path in changed)
 
 
 def _changed(seen: Seen, before: Seen) -> list[str]:

@@ -950,37 +950,42 @@ def test_the_parsed_yaml_keeps_the_keys_and_short_texts_its_files_share_once(tmp
     assert len({id(t) for t in texts}) == len(set(texts))
 
 
+def first_reads(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, slot: str) -> list[str]:
+    """The paths of the objects of ``cls`` (load.Document, load.ArticleFile) whose property ``name``
+    is read from now on for the first time: what the build did not have at hand (``slot`` UNREAD)."""
+    from constat import load
+    reads: list[str] = []
+    real = getattr(cls, name).fget
+
+    def read(obj: Any) -> Any:
+        if getattr(obj, slot) is load.UNREAD:
+            reads.append(obj.path)
+        return real(obj)
+
+    monkeypatch.setattr(cls, name, property(read))
+    return reads
+
+
+def tables_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the memo's tables read from their files from now on, in order."""
+    from constat import cache
+    read: list[str] = []
+    real = cache._read_table
+    monkeypatch.setattr(cache, "_read_table", lambda out, name: read.append(name) or real(out, name))
+    return read
+
+
 def test_a_claim_edit_reads_no_other_claims_data_and_builds_the_clean_bytes(
         tmp_path: Path, clean_builds: CleanBuilds, monkeypatch: pytest.MonkeyPatch) -> None:
     # An unchanged claim's model comes from the memo's `claims` table and its names from the
     # checks: the parsed YAML of every claim (29 MB at 10,000 claims) is not read, and no claim's
     # data either (load.Document.data). A change of the scale remakes every claim from its data.
-    from constat import cache, load
+    from constat import load
     root = new_project(tmp_path / "p")
     assert not build(Project.at(root)).failed
-    tables: list[str] = []
-    real_table = cache._read_table
-    monkeypatch.setattr(cache, "_read_table", lambda out, name: tables.append(name) or real_table(out, name))
-    reads: list[str] = []
-    real_data = load.Document.data.fget
-    assert real_data is not None
-
-    def data(doc: load.Document) -> Any:
-        if doc._data is load.UNREAD:
-            reads.append(doc.path)
-        return real_data(doc)
-
-    monkeypatch.setattr(load.Document, "data", property(data))
-    bodies: list[str] = []
-    real_body = load.ArticleFile.body.fget
-    assert real_body is not None
-
-    def body(article: load.ArticleFile) -> str:
-        if article._body is load.UNREAD:
-            bodies.append(article.path)
-        return real_body(article)
-
-    monkeypatch.setattr(load.ArticleFile, "body", property(body))
+    tables = tables_read(monkeypatch)
+    reads = first_reads(monkeypatch, load.Document, "data", "_data")
+    bodies = first_reads(monkeypatch, load.ArticleFile, "body", "_body")
     pipeline._IN_PROCESS.clear()  # a new process, as build.py is: the memo is read from disk
     set_summary(root, "budget-regional/emplois-300.yaml", "La région publie enfin un décompte : 120 emplois.")
     assert_same_as_clean(root, clean_builds, " (a claim edited)")
@@ -1569,9 +1574,7 @@ def test_a_build_reads_only_the_tables_it_consults_and_rewrites_only_those_it_ch
     from constat import cache
     root = new_project(tmp_path / "p")
     assert not build(Project.at(root)).failed
-    read: list[str] = []
-    real = cache._read_table
-    monkeypatch.setattr(cache, "_read_table", lambda out, name: read.append(name) or real(out, name))
+    read = tables_read(monkeypatch)
 
     def files() -> dict[str, tuple[int, int]]:
         return {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in cache_folder(root).glob("memo-*")}
