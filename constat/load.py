@@ -53,6 +53,11 @@ class ChangedDuringBuild(Exception):
         super().__init__(problem.format())
         self.problem = problem
 
+    @classmethod
+    def at(cls, path: str) -> ChangedDuringBuild:
+        return cls(Problem(path, 1, 1, "changed-during-build",
+                           "the file changed while the site was being built: build again"))
+
     def __reduce__(self) -> tuple[Any, ...]:  # raised in a render worker, re-raised here whole
         return (ChangedDuringBuild, (self.problem,))
 
@@ -326,8 +331,7 @@ def _known_document(root: Path, path: Path | Entry, file_sha: str, table: str) -
         text = read_text(root, path, [])
         doc = _parse(text, rel, 0, key)[0] if text is not None and digest(text) == key else None
         if doc is None:
-            raise ChangedDuringBuild(Problem(rel, 1, 1, "changed-during-build",
-                                             "the file changed while the site was being built: build again"))
+            raise ChangedDuringBuild.at(rel)
         return doc
 
     def read() -> Any:
@@ -370,8 +374,7 @@ def _known_article(root: Path, path: Path | Entry, rel: str, file_sha: str) -> A
         text = read_text(root, path, [])
         article = _article(rel, Path(rel).stem, text, [])[0] if text is not None and digest(text) == sha else None
         if article is None:
-            raise ChangedDuringBuild(Problem(rel, 1, 1, "changed-during-build",
-                                             "the file changed while the site was being built: build again"))
+            raise ChangedDuringBuild.at(rel)
         return article
 
     front = Document(rel, data, sha, lambda: parsed().front.positions)

@@ -281,9 +281,9 @@ def folded_article_text(body: str) -> str:
     return current().get("folded", text_key(body), lambda: folded(plain_text(markdown_to_html(body))))
 
 
-def quote_key(body: str, quote: str) -> tuple[str, str]:
-    """The memo's key for where ``quote`` is in the article ``body``."""
-    return text_key(body), quote
+def quote_key(body_key: str, quote: str) -> tuple[str, str]:
+    """The memo's key for where ``quote`` is in an article's body (``body_key``: memo.text_key of it)."""
+    return body_key, quote
 
 
 def quote_position(body: str, quote: str) -> int | None:
@@ -291,7 +291,7 @@ def quote_position(body: str, quote: str) -> int | None:
     def search() -> int:
         match = find_quote(folded_article_text(body), quote)
         return match.spans[0][0] if match else -1
-    position = current().get("quote", quote_key(body, quote), search)
+    position = current().get("quote", quote_key(text_key(body), quote), search)
     return None if position < 0 else position
 
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from constat.french import slugify
 from constat.load import ArticleFile, ChangedDuringBuild, ClaimFile, Inputs, load_article, load_yaml_file
-from constat.markup import html_of, inline_markdown, markdown_to_html, quote_position, verdict_key
+from constat.markup import html_of, inline_markdown, markdown_to_html, quote_key, quote_position, verdict_key
 from constat.memo import current, digest, text_key
 from constat.problems import Problem
 
@@ -291,8 +291,7 @@ def read_again(root: str, path: str, sha: str, part: str) -> str:
             if doc is not None and doc.sha == sha and isinstance(doc.data, dict) \
                     and isinstance(doc.data.get("verdict"), str):
                 return str(doc.data["verdict"])
-    raise ChangedDuringBuild(Problem(path, 1, 1, "changed-during-build",
-                                     "the file changed while the site was being built: build again"))
+    raise ChangedDuringBuild.at(path)
 
 
 def claim_model(f: ClaimFile, article: Article, source: ArticleFile, by_key: dict[str, Status], statuses_sha: str,
@@ -308,8 +307,7 @@ def claim_model(f: ClaimFile, article: Article, source: ArticleFile, by_key: dic
         markdown_to_html(f.doc.data["verdict"], key)
     if inline:  # the HTML of its context and corrections, which the claim has: kept for when it changes
         memo.touch("html", inline)
-    # Its quote's place is kept too (markup.quote_key): a new scale remakes every claim.
-    memo.touch("quote", [(article.body_key, values[_QUOTE])])
+    memo.touch("quote", [quote_key(article.body_key, values[_QUOTE])])  # kept too: a new scale remakes every claim
     state = dict(zip(_CLAIM_FIELDS, values, strict=True))
     state["article"], state["speaker"], state["status"] = article, _named(speakers, speaker, Speaker), by_key[status]
     state["tags"] = tuple(_named(tags, t, Tag) for t in named)

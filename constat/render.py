@@ -238,11 +238,10 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
         return page.path, page_key(page), page.context["page"]["permalink"], page.lastmod
 
     whole = digest(f"{site_data} {dossier.digest}")  # the open data: no template
-    open_data = {"donnees/affirmations.json": claims_json_pieces, "donnees/affirmations.csv": claims_csv_pieces}
-    records = dossier if any(previous.get(path) != whole for path in open_data) else None
+    records = dossier if any(previous.get(path) != whole for path in _OPEN_DATA) else None
     aside = None
     if records is not None and open_data_aside:
-        aside = Aside(partial(_open_data, dossier, spool, [path for path in open_data if previous.get(path) != whole]))
+        aside = Aside(partial(_open_data, dossier, spool, [path for path in _OPEN_DATA if previous.get(path) != whole]))
         records = None  # made there, not by the render's shares
     try:
         sitemap = []
@@ -278,7 +277,7 @@ def render_site(dossier: Dossier, templates: Path, spool: Spool, previous: dict[
                     derived=lambda: {"entries": feed_entries(dossier)})
         add(feed.path, page_key(feed), partial(_render_bytes, env, feed))
         made = None
-        for path, pieces in open_data.items():
+        for path, pieces in _OPEN_DATA.items():
             if needed(path, whole) and aside is None:
                 made = rows(dossier) if made is None else made  # from the memo: the shares made them
                 out.files[path] = spool.put_pieces(path, pieces(dossier, made))
@@ -309,8 +308,11 @@ def _open_data(dossier: Dossier, spool: Spool, paths: list[str]) -> tuple[dict[s
     key, memo = records_key(dossier), current()
     made = [new[(key, c.digest)] if (key, c.digest) in new else memo.peek("records", (key, c.digest))
             for c in dossier.claims]
-    pieces = {"donnees/affirmations.json": claims_json_pieces, "donnees/affirmations.csv": claims_csv_pieces}
-    return {path: spool.put_pieces(path, pieces[path](dossier, made)) for path in paths}, new
+    return {path: spool.put_pieces(path, _OPEN_DATA[path](dossier, made)) for path in paths}, new
+
+
+_OPEN_DATA = {"donnees/affirmations.json": claims_json_pieces, "donnees/affirmations.csv": claims_csv_pieces}
+"""The open data's files, each made of every claim's row (opendata.rows), in pieces."""
 
 
 def _environment(dossier: Dossier, templates: Path) -> tuple[jinja2.Environment, TemplateDigests, str]:
