@@ -1,10 +1,17 @@
 """The back buffer of a first build, made by a program of its own once the site is in place.
 
-``python -I mirror.py SITE BACK``: BACK is an empty folder; it gets the folders of SITE and a
-second name (a hard link) of each of its files. The build that starts it hands it BACK's lock
-(forking.start_holding): it is let go when this program ends, whole or not, and a build waits
-for it before touching the back buffer (constat/write.py, ``wait_for_mirror``). A back buffer
-left half made is no harm: the next build keeps what it can vouch for (``write._adopt``).
+``python -I mirror.py SITE BACK [RECORD]``: BACK is an empty folder; it gets the folders of SITE
+and a second name (a hard link) of each of its files. The build that starts it hands it BACK's
+lock (forking.start_holding): it is let go when this program ends, whole or not, and a build
+waits for it before touching the back buffer (constat/write.py, ``wait_for_mirror``). A back
+buffer left half made is no harm: the next build keeps what it can vouch for (``write._adopt``).
+
+Once every link is made, it writes RECORD (JSON, replaced in one rename, so that it exists only
+for a whole back buffer): the back folder's identity, the digest of the paths it linked
+(``paths_digest``) and each folder's modification time. With it the next build has the back
+buffer's manifest (``write.mirrored``: the site's files, whose second names these are, and
+these folders) and checks it as it checks any manifest, instead of walking the back buffer to
+find what it holds (1 s of the first edit after a clean build, at 10,000 claims).
 
 A program rather than a forked copy of the build, which would copy each page of the build's
 memory it wrote to; it imports nothing of Constat (run with ``-I``, its own folder is not even
@@ -13,18 +20,40 @@ on the path), so it starts in some 20 ms.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
+from collections.abc import Iterable
 
 
-def mirror(site: str, back: str) -> None:
-    for folder, _, files in os.walk(site):  # a folder before the folders in it
+def paths_digest(paths: Iterable[str]) -> str:
+    """What a back buffer's record says of the files linked: the hash of their sorted paths."""
+    return hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
+
+
+def mirror(site: str, back: str, record: str | None = None) -> None:
+    folders, files = [""], []
+
+    def unreadable(error: OSError) -> None:
+        raise error  # a folder left out would be a back buffer without it: no record then
+
+    for folder, _, names in os.walk(site, onerror=unreadable):  # a folder before the folders in it
+        rel = folder[len(site) + 1:]
         target = back + folder[len(site):]
         if folder != site:
             os.mkdir(target)
-        for name in files:
+            folders.append(rel)
+        for name in names:
             os.link(f"{folder}/{name}", f"{target}/{name}")
+            files.append(f"{rel}/{name}" if rel else name)
+    if record:
+        st = os.lstat(back)
+        times = {rel: os.lstat(f"{back}/{rel}" if rel else back).st_mtime_ns for rel in folders}
+        with open(f"{record}.tmp", "w", encoding="utf-8") as f:
+            json.dump({"folder": [st.st_dev, st.st_ino], "files": paths_digest(files), "folders": times}, f)
+        os.replace(f"{record}.tmp", record)
 
 
 if __name__ == "__main__":
-    mirror(sys.argv[1], sys.argv[2])
+    mirror(*sys.argv[1:4])

@@ -452,8 +452,9 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
     search_files = {folder: state.search_files.get(folder, []) for folder in keys}
     search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
-    written = publish_site(files, project.out, keep=keep, site=state.site, back=state.back, verified=verified,
-                           back_verified=checked.back_verified, spool=spool)
+    back_verified = checked.back_verified  # first: it may find the manifest of a back buffer made aside
+    written = publish_site(files, project.out, keep=keep, site=state.site, back=checked.back, verified=verified,
+                           back_verified=back_verified, spool=spool)
     report.written = written.report
     state.keys = {rel: key for rel, key in rendered.keys.items()}
     state.site, state.back = written.site, written.back

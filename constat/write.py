@@ -161,14 +161,19 @@ class Checked:
     def _check_site(self) -> Found:
         return self.site.check(self.out) if self.site is not None else None
 
-    def _check_back(self) -> tuple[Found, dict[str, Entry] | None] | None:
-        if self.back is None:
+    def _check_back(self) -> tuple[Found, dict[str, Entry] | None, dict[str, int] | None] | None:
+        """What the back buffer's manifest says of it, what was caught up, and the folders of the
+        manifest found for a back buffer made aside (``mirrored``), if it had none."""
+        back = self.back
+        wait_for_mirror(self.back_dir)  # at once, unless the first build's program is still at work
+        if back is None and self.site is not None:
+            back = mirrored(self.out, self.site)
+        if back is None:
             return None
-        wait_for_mirror(self.back_dir)  # (no program makes a back buffer that has a manifest: never long)
-        found = self.back.check(self.back_dir)
-        return found, self._catch_up(found) if self.catch_up else {}
+        found = back.check(self.back_dir)
+        return found, self._catch_up(back, found) if self.catch_up else {}, back.dirs if self.back is None else None
 
-    def _catch_up(self, back_found: Found) -> dict[str, Entry] | None:
+    def _catch_up(self, back: Manifest, back_found: Found) -> dict[str, Entry] | None:
         """The files of the back buffer, trusted and whole, that held another version than the
         site's and are now second names of the site's files (as publishing does it; most of the
         time goes to the file system freeing the older versions' blocks). A file publishing
@@ -178,9 +183,9 @@ class Checked:
         None when one could not be linked (a full disk): the back buffer may hold a file its
         manifest does not know (the link made aside); it is then trusted for nothing, and made
         again."""
-        if self.site is None or self.back is None:
+        if self.site is None:
             return {}
-        back_files, closed = self.back.verdict(self.back_dir, back_found)
+        back_files, closed = back.verdict(self.back_dir, back_found)
         if not closed:
             return {}  # publishing makes a new back buffer
         stale = [(rel, entry) for rel, entry in self.site.files.items()
@@ -208,12 +213,18 @@ class Checked:
 
     @cached_property
     def _back_answer(self) -> tuple[Found, dict[str, Entry] | None] | None:
-        return self.aside.result(1) if self.aside is not None else None
+        answer = self.aside.result(1) if self.aside is not None else None
+        if answer is None:
+            return None
+        found, caught_up, mirrored_folders = answer
+        if mirrored_folders is not None and self.site is not None:  # the back buffer's manifest from now on
+            self.back = Manifest(dict(self.site.files), mirrored_folders)
+        return found, caught_up
 
     @cached_property
     def back_verified(self) -> tuple[dict[str, Entry], bool] | None:
-        """None: not checked (publish_site checks it)."""
-        if self.back is None or self._back_answer is None:
+        """None: not checked (publish_site checks it). Asked for before ``back``, which it may set."""
+        if self._back_answer is None or self.back is None:
             return None
         found, caught_up = self._back_answer
         if caught_up is None:
@@ -371,7 +382,8 @@ def _mirror(out: Path, back_dir: Path, entries: dict[str, Entry]) -> Manifest | 
     that the first edit after it costs what the next ones do. Making its folders is most of it
     (12,000 folders at 10,000 claims: 0.4 to 1.6 s here), which the first edit paid before.
     A large site's is made by a program of its own (``_mirror_aside``) while the build returns:
-    its manifest is then None, and the next build keeps what it finds linked (``_adopt``). None
+    its manifest is then None, and the next build has it from what the program recorded
+    (``mirrored``; or, without a record it can trust, keeps what it finds linked: ``_adopt``). None
     too when it cannot be made whole: the next build makes it."""
     if len(entries) >= MIRROR_ASIDE_FROM and _mirror_aside(out, back_dir):
         return None
@@ -397,19 +409,55 @@ _MIRRORS: list[subprocess.Popen[bytes]] = []
 def _mirror_aside(out: Path, back_dir: Path) -> bool:
     """Start constat/mirror.py on ``back_dir``, made empty here, holding its lock; False when it
     cannot be (the back buffer is then made here)."""
+    record = mirror_record(out)
     try:
+        record.unlink(missing_ok=True)  # an earlier back buffer's
         back_dir.mkdir()
     except OSError:
         return False
     try:
         started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), str(out),
-                                 str(back_dir)], [str(back_dir)])
+                                 str(back_dir), str(record)], [str(back_dir)])
     except OSError:
         with contextlib.suppress(OSError):
             back_dir.rmdir()
         return False
     _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
     return True
+
+
+def mirror_record(out: Path) -> Path:
+    """Where constat/mirror.py says what it made: in the build cache's folder."""
+    from constat.cache import folder  # (constat.cache imports this module)
+
+    return folder(out) / "mirror.json"
+
+
+def mirrored(out: Path, site: Manifest) -> Manifest | None:
+    """The manifest of the back buffer that constat/mirror.py made after the first build whose
+    site's manifest is ``site``: that site's files (the back buffer holds second names of them:
+    the same inodes, sizes and times) and the back buffer's folders, with the times the program
+    recorded once it had made them all. None without a whole record of this folder and of these
+    files, or while the program is still at work (Checked waits for it first); the build then
+    keeps what it finds linked (_adopt).
+    Trusted no more than any manifest: Checked looks at every file and folder it names, and a
+    file added since changes its folder's time."""
+    import json
+
+    from constat.mirror import paths_digest
+
+    back_dir = out.parent / f".{out.name}.back"
+    if held_elsewhere(back_dir):
+        return None
+    try:
+        record = json.loads(mirror_record(out).read_bytes())
+        st = os.lstat(back_dir)
+        if record["folder"] != [st.st_dev, st.st_ino] or record["files"] != paths_digest(site.files):
+            return None
+        folders = {str(rel): int(t) for rel, t in record["folders"].items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no record, or not one this writes
+        return None
+    return Manifest(dict(site.files), folders)
 
 
 def wait_for_mirror(back_dir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import pickle
 import shutil
@@ -136,22 +137,19 @@ def test_a_large_first_build_leaves_its_back_buffer_to_a_program_that_the_first_
     # Making the back buffer's folders took 0.4 to 1.6 s of a first build at 10,000 claims, the
     # build of every continuous integration job. constat/mirror.py makes it while the build
     # returns; the first edit waits for it, then keeps every link it made.
-    monkeypatch.setattr(write, "MIRROR_ASIDE_FROM", 1)
-    monkeypatch.setattr(write, "_MIRRORS", [])
     root = copy_project(MINI, tmp_path / "p")
     site, back = root / "site", root / ".site.back"
     made_here: list[str] = []
     real_link = os.link
     monkeypatch.setattr(os, "link", lambda source, target: (made_here.append(str(target)), real_link(source, target)))
-    assert not build(Project.at(root)).failed
+    _first_build_mirrored_aside(root, monkeypatch)
     assert [p for p in made_here if p.startswith(f"{back}/")] == [], "the back buffer was linked by this process"
-    assert len(write._MIRRORS) == 1 and write._MIRRORS[0].wait(timeout=60) == 0, "the program failed"
     links, before = _back_buffer_links(site, back), tree(site)
-    assert cache.read_state(site).back is None, "a back buffer made aside has no manifest to trust"
+    assert cache.read_state(site).back is None, "the state knows nothing of a back buffer made aside"
+    # Its manifest comes from what the program recorded: the first edit does not walk it to find what it holds.
+    monkeypatch.setattr(write, "_adopt", _not_walked)
     buffer = back.stat().st_ino
-    claim = root / "claims/budget-regional/emplois-300.yaml"
-    claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte", "Aucun décompte 1"),
-                     encoding="utf-8")
+    _edit_a_claim(root, "1")
     assert not build(Project.at(root)).failed
     assert [p for p in made_here if p.startswith(f"{back}/")] == [], "the first edit linked the back buffer again"
     assert site.stat().st_ino == buffer, "the first edit brought that back buffer up to date and swapped it in"
@@ -161,6 +159,60 @@ def test_a_large_first_build_leaves_its_back_buffer_to_a_program_that_the_first_
     assert len(kept) < len(after), "the edit changed no page"
     assert {rel: p.stat().st_ino for rel in kept if (p := site / rel)} == {rel: links[rel] for rel in kept}, \
         "a page the edit did not change is not the file the program linked"
+
+
+def _first_build_mirrored_aside(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(write, "MIRROR_ASIDE_FROM", 1)
+    monkeypatch.setattr(write, "_MIRRORS", [])
+    assert not build(Project.at(root)).failed
+    assert len(write._MIRRORS) == 1 and write._MIRRORS[0].wait(timeout=60) == 0, "the program failed"
+    assert write.mirror_record(root / "site").is_file(), "the program recorded nothing"
+
+
+def _edit_a_claim(root: Path, mark: str) -> None:
+    claim = root / "claims/budget-regional/emplois-300.yaml"
+    claim.write_text(claim.read_text(encoding="utf-8").replace("Aucun décompte", f"Aucun décompte {mark}"),
+                     encoding="utf-8")
+
+
+def _not_walked(*args: object) -> dict[str, write.Entry]:
+    raise AssertionError("the back buffer was walked to find what it holds")
+
+
+def test_a_file_added_to_a_back_buffer_made_aside_is_not_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The program's record says which folders it made, with their times: a file added to one
+    # of them since changes that folder's time, and the back buffer is not trusted whole.
+    root = copy_project(MINI, tmp_path / "p")
+    _first_build_mirrored_aside(root, monkeypatch)
+    added = root / ".site.back/articles/added.html"
+    added.parent.mkdir(exist_ok=True)
+    added.write_text("not a page of this site")
+    _edit_a_claim(root, "1")
+    assert not build(Project.at(root)).failed
+    assert tree(root / "site") == clean_build(root, tmp_path / "clean")
+
+
+@pytest.mark.parametrize("record", ["other files", "another folder", "damaged"])
+def test_a_back_buffer_record_that_does_not_match_is_not_trusted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: str) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    _first_build_mirrored_aside(root, monkeypatch)
+    where = write.mirror_record(root / "site")
+    if record == "damaged":
+        where.write_bytes(where.read_bytes()[:-20])
+    else:
+        data = json.loads(where.read_text())
+        data["files" if record == "other files" else "folder"] = "a site with a file more" if record == "other files" \
+            else [1, 2]
+        where.write_text(json.dumps(data))
+    walked = []
+    real = write._adopt
+    monkeypatch.setattr(write, "_adopt", lambda *args: (walked.append(1), real(*args))[1])
+    _edit_a_claim(root, "1")
+    assert not build(Project.at(root)).failed
+    assert walked, "a back buffer the record does not describe was trusted"
+    assert tree(root / "site") == clean_build(root, tmp_path / "clean")
 
 
 def test_publishing_waits_for_the_program_making_the_back_buffer(
