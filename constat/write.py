@@ -130,6 +130,10 @@ CATCH_UP_FROM = 256
 """Stale files from which the back buffer is caught up aside (a template edit's worth): fewer
 (the pages of the last claim edit) publishing writes over where they are, the back buffer's own."""
 
+CATCH_UP_AFTER_FROM = 256
+"""Stale files from which the build that leaves them in the back buffer starts a program that
+catches it up once the build returns (``_catch_up_aside``); the next build then need not."""
+
 Found = tuple[list[str], bool] | None
 """What Manifest.check found: the files not as recorded, and whether every folder is; None: no folder."""
 
@@ -161,17 +165,18 @@ class Checked:
     def _check_site(self) -> Found:
         return self.site.check(self.out) if self.site is not None else None
 
-    def _check_back(self) -> tuple[Found, dict[str, Entry] | None, dict[str, int] | None] | None:
-        """What the back buffer's manifest says of it, what was caught up, and the folders of the
-        manifest found for a back buffer made aside (``mirrored``), if it had none."""
+    def _check_back(self) -> tuple[Found, dict[str, Entry] | None, Recorded | None] | None:
+        """What the back buffer's manifest says of it, what was caught up, and what a program of
+        the last build's recorded (``recorded``), which the manifest checked takes in."""
         back = self.back
-        wait_for_mirror(self.back_dir)  # at once, unless the first build's program is still at work
-        if back is None and self.site is not None:
-            back = mirrored(self.out, self.site)
+        wait_for_mirror(self.back_dir)  # at once, unless a program of the last build's is still at work
+        with_record_of = recorded(self.out, self.site, back) if self.site is not None else None
+        if with_record_of is not None and self.site is not None:
+            back = with_record(self.site, back, with_record_of)
         if back is None:
             return None
         found = back.check(self.back_dir)
-        return found, self._catch_up(back, found) if self.catch_up else {}, back.dirs if self.back is None else None
+        return found, self._catch_up(back, found) if self.catch_up else {}, with_record_of
 
     def _catch_up(self, back: Manifest, back_found: Found) -> dict[str, Entry] | None:
         """The files of the back buffer, trusted and whole, that held another version than the
@@ -216,9 +221,9 @@ class Checked:
         answer = self.aside.result(1) if self.aside is not None else None
         if answer is None:
             return None
-        found, caught_up, mirrored_folders = answer
-        if mirrored_folders is not None and self.site is not None:  # the back buffer's manifest from now on
-            self.back = Manifest(dict(self.site.files), mirrored_folders)
+        found, caught_up, with_record_of = answer
+        if with_record_of is not None and self.site is not None:  # the back buffer's manifest from now on
+            self.back = with_record(self.site, self.back, with_record_of)
         return found, caught_up
 
     @cached_property
@@ -289,6 +294,8 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     recover(out)
     staging, old, back_dir = (out.parent / f".{out.name}.{name}" for name in ("staging", "old", "back"))
     wait_for_mirror(back_dir)
+    if back_verified is None and site is not None and (found := recorded(out, site, back)) is not None:
+        back = with_record(site, back, found)  # what a program of the last build's did (not seen by Checked)
     if staging.exists():
         shutil.rmtree(staging)
     if not out.is_dir():
@@ -319,6 +326,8 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
     try:
         new_site = _update(back_dir, back_files, wanted, data, out, trusted)
         _swap(back_dir, out, old)
+        with contextlib.suppress(OSError):  # it described the folder now served (and two swaps later, wrongly)
+            mirror_record(out).unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(back_dir, ignore_errors=True)  # half updated: the next build makes a new one
         raise
@@ -332,7 +341,10 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
                          else Manifest.scan(back_dir, trusted))
     shutil.rmtree(old, ignore_errors=True)
     report = WriteReport(len(data), len(wanted) - len(data), len(gone))
-    return Written(report, Manifest.scan(out, new_site), previous_back)
+    written = Written(report, Manifest.scan(out, new_site), previous_back)
+    if previous_back is not None:
+        _catch_up_aside(out, back_dir, written.site, previous_back)
+    return written
 
 
 def _back_as_is(back: Manifest | None, back_dir: Path,
@@ -383,7 +395,7 @@ def _mirror(out: Path, back_dir: Path, entries: dict[str, Entry]) -> Manifest | 
     (12,000 folders at 10,000 claims: 0.4 to 1.6 s here), which the first edit paid before.
     A large site's is made by a program of its own (``_mirror_aside``) while the build returns:
     its manifest is then None, and the next build has it from what the program recorded
-    (``mirrored``; or, without a record it can trust, keeps what it finds linked: ``_adopt``). None
+    (``recorded``; or, without a record it can trust, keeps what it finds linked: ``_adopt``). None
     too when it cannot be made whole: the next build makes it."""
     if len(entries) >= MIRROR_ASIDE_FROM and _mirror_aside(out, back_dir):
         return None
@@ -433,15 +445,19 @@ def mirror_record(out: Path) -> Path:
     return folder(out) / "mirror.json"
 
 
-def mirrored(out: Path, site: Manifest) -> Manifest | None:
-    """The manifest of the back buffer that constat/mirror.py made after the first build whose
-    site's manifest is ``site``: that site's files (the back buffer holds second names of them:
-    the same inodes, sizes and times) and the back buffer's folders, with the times the program
-    recorded once it had made them all. None without a whole record of this folder and of these
-    files, or while the program is still at work (Checked waits for it first); the build then
-    keeps what it finds linked (_adopt).
-    Trusted no more than any manifest: Checked looks at every file and folder it names, and a
-    file added since changes its folder's time."""
+Recorded = tuple[list[str] | None, dict[str, int]]
+"""What a record of constat/mirror.py says: the paths of the back buffer that are now second
+names of the site's files (None: all of the site's files), and the times of their folders."""
+
+
+def recorded(out: Path, site: Manifest, back: Manifest | None) -> Recorded | None:
+    """What constat/mirror.py recorded, when it describes this back buffer: made after the first
+    build whose site's manifest is ``site`` (``back`` None: there is no other manifest), or caught
+    up after the build whose manifests are ``site`` and ``back``. None without such a record, or
+    while the program is still at work (Checked waits for it first): the build then keeps what
+    it finds linked (_adopt), or catches up itself (Checked._catch_up).
+    Trusted no more than any manifest (``with_record``): Checked looks at every file and
+    folder it names, and a file added since changes its folder's time."""
     import json
 
     from constat.mirror import paths_digest
@@ -452,12 +468,47 @@ def mirrored(out: Path, site: Manifest) -> Manifest | None:
     try:
         record = json.loads(mirror_record(out).read_bytes())
         st = os.lstat(back_dir)
-        if record["folder"] != [st.st_dev, st.st_ino] or record["files"] != paths_digest(site.files):
+        if record["folder"] != [st.st_dev, st.st_ino]:
             return None
         folders = {str(rel): int(t) for rel, t in record["folders"].items()}
+        if back is None:
+            return (None, folders) if record.get("files") == paths_digest(site.files) else None
+        paths = record.get("paths")
+        if not isinstance(paths, list) or not all(p in site.files and p in back.files for p in paths):
+            return None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no record, or not one this writes
         return None
-    return Manifest(dict(site.files), folders)
+    return paths, folders
+
+
+def with_record(site: Manifest, back: Manifest | None, found: Recorded) -> Manifest:
+    """The back buffer's manifest once constat/mirror.py did what it recorded (``recorded``):
+    its files second names of the site's (the same inodes, sizes and times), its folders' times."""
+    paths, folders = found
+    if paths is None or back is None:
+        return Manifest(dict(site.files), folders)
+    return Manifest({**back.files, **{rel: site.files[rel] for rel in paths}}, {**back.dirs, **folders})
+
+
+def _catch_up_aside(out: Path, back_dir: Path, site: Manifest, back: Manifest) -> None:
+    """Start constat/mirror.py --catch-up on the back buffer's files that hold another version
+    than the site's, when there are CATCH_UP_AFTER_FROM or more (a template edit): the next build then
+    finds them caught up, unless it starts at once (it then waits for the program, which holds
+    the back buffer's lock). Nothing when the program cannot be started: Checked catches up."""
+    stale = [rel for rel, entry in site.files.items() if (held := back.files.get(rel)) is not None
+             and held.sha != entry.sha]
+    if len(stale) < CATCH_UP_AFTER_FROM:
+        return
+    record = mirror_record(out)
+    listing = record.with_name("mirror-paths")
+    try:
+        record.unlink(missing_ok=True)  # an earlier back buffer's
+        listing.write_text("\n".join(stale), encoding="utf-8")
+        started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), "--catch-up",
+                                 str(out), str(back_dir), str(record), str(listing)], [str(back_dir)])
+    except OSError:
+        return
+    _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
 
 
 def wait_for_mirror(back_dir: Path) -> None:
