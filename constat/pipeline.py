@@ -17,7 +17,7 @@ from constat.load import MAX_FILE_BYTES, editors_own
 from constat.memo import Memo, current, digest
 from constat.problems import Problem, Severity, sort_problems
 from constat.search import Interrupt, remove_scratch
-from constat.write import Checked, WriteReport, recover
+from constat.write import Checked, WriteReport, catch_up_aside, recover
 
 if TYPE_CHECKING:
     from constat.cache import State
@@ -238,6 +238,8 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
         cache.write(out, "state", state)
     if save_memo:
         cache.save_memo(out, memo)
+    if report.written is not None and not nothing_to_do:
+        catch_up_aside(out, state.site, state.back)  # last: the program's work slows down writing
     return report
 
 

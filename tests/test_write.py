@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from constat import cache, write
+from constat import cache, pipeline, write
 from constat.forking import Aside, can_fork
 from constat.pipeline import TOOL_ROOT, Project, build
 from constat.spool import UnsafePath
@@ -249,7 +249,7 @@ def test_after_a_template_edit_a_program_brings_the_back_buffer_up_to_the_site(
     assert tree(site) == clean_build(root, tmp_path / "clean")
     # The record described that back buffer: two swaps later the same folder is the back buffer
     # again, changed since, and must not be taken for what the record says (it would be walked).
-    monkeypatch.setattr(write, "_catch_up_aside", lambda *args: None)
+    monkeypatch.setattr(pipeline, "catch_up_aside", lambda *args: None)
     for mark in ("3", "4", "5"):
         _edit_a_claim(root, mark)
         assert not build(Project.at(root)).failed
