@@ -159,7 +159,7 @@ class Checked:
         from constat.forking import Aside
 
         self.out, self.site, self.back, self.catch_up = out, site, back, catch_up
-        self.back_dir = out.parent / f".{out.name}.back"
+        self.back_dir = back_folder(out)
         self.aside = Aside(self._check_site, self._check_back) if aside and site is not None else None
 
     def _check_site(self) -> Found:
@@ -425,14 +425,25 @@ def _mirror_aside(out: Path, back_dir: Path) -> bool:
     except OSError:
         return False
     try:
-        started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), str(out),
-                                 str(back_dir), str(record)], [str(back_dir)])
+        _start_mirror([str(out), str(back_dir), str(record)], back_dir)
     except OSError:
         with contextlib.suppress(OSError):
             back_dir.rmdir()
         return False
-    _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
     return True
+
+
+def _start_mirror(arguments: list[str], back_dir: Path) -> None:
+    """Start constat/mirror.py with ``arguments``, handing it the back buffer's lock; OSError
+    when it cannot be started."""
+    started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), *arguments],
+                            [str(back_dir)])
+    _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
+
+
+def back_folder(out: Path) -> Path:
+    """The back buffer of the output folder ``out``: beside it."""
+    return out.parent / f".{out.name}.back"
 
 
 def mirror_record(out: Path) -> Path:
@@ -459,7 +470,7 @@ def recorded(out: Path, site: Manifest, back: Manifest | None) -> Recorded | Non
 
     from constat.mirror import paths_digest
 
-    back_dir = out.parent / f".{out.name}.back"
+    back_dir = back_folder(out)
     if held_elsewhere(back_dir):
         return None
     try:
@@ -497,21 +508,16 @@ def catch_up_aside(out: Path, site: Manifest | None, back: Manifest | None) -> N
     cache (a template edit at 10,000 claims took some 0.5 s more)."""
     if site is None or back is None:
         return
-    back_dir = out.parent / f".{out.name}.back"
     stale = [rel for rel, entry in site.files.items() if (held := back.files.get(rel)) is not None
              and held.sha != entry.sha]
     if len(stale) < CATCH_UP_AFTER_FROM:
         return
     record = mirror_record(out)
     listing = record.with_name("mirror-paths")
-    try:
+    with contextlib.suppress(OSError):
         record.unlink(missing_ok=True)  # an earlier back buffer's
         listing.write_text("\n".join(stale), encoding="utf-8")
-        started = start_holding([sys.executable, "-I", str(Path(__file__).with_name("mirror.py")), "--catch-up",
-                                 str(out), str(back_dir), str(record), str(listing)], [str(back_dir)])
-    except OSError:
-        return
-    _MIRRORS[:] = [*(running for running in _MIRRORS if running.poll() is None), started]
+        _start_mirror(["--catch-up", str(out), str(back_folder(out)), str(record), str(listing)], back_folder(out))
 
 
 def wait_for_mirror(back_dir: Path) -> None:
