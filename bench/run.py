@@ -50,6 +50,8 @@ PYTHONDONTWRITEBYTECODE is set (as on ours), every build compiled Constat's modu
 PYTHON = sys.executable
 CODE = REPO
 """The Constat that is measured: a snapshot of REPO taken at the start of the run (see snapshot())."""
+CODE_VERSION = "an unknown revision"
+"""The revision of REPO when the snapshot was taken (edits made during the run are not measured)."""
 CLAIMS_PER_ARTICLE = 10
 SEED = 20240917
 MIB = 1024 * 1024
@@ -382,7 +384,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
     # Pagefind's scratch folders go here and are removed after every process (a killed build leaves one).
     env = {**os.environ, "TMPDIR": str(tmp), "CONSTAT_CODE": str(CODE), **_BYTECODE}
     result = SizeResult(articles, articles * CLAIMS_PER_ARTICLE, measured_at=f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-                        code=_git_head())
+                        code=CODE_VERSION)
 
     def run(key: str, label: str, cmd: Sequence[str], timeout: float, cwd: Path | None = None) -> Sample:
         sample = measure(cmd, timeout=timeout, env=env, cwd=cwd)
@@ -776,7 +778,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     bench = Path(os.environ.get("CONSTAT_BENCH_DIR", "/tmp/constat-bench")).resolve()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    global CODE
+    global CODE, CODE_VERSION
+    CODE_VERSION = _git_head()
     CODE = snapshot(bench)
     peers = install_peers(bench) if args.peers else None
     results: list[SizeResult] = []
