@@ -314,7 +314,7 @@ def _vocabulary(indexed: dict[str, str], page: Callable[[str], bytes], before: C
     counts = dict(added)
     for rel, sha in indexed.items():
         if rel not in by_render or counted.get(rel) == sha:  # not counted by the render
-            for word in _words_of(page, rel).split():
+            for word in _words_of(page, rel):
                 counts[word] = counts.get(word, 0) + 1
     return counts
 
@@ -327,7 +327,7 @@ def _words_as_published(before: Callable[[str], bytes], rel: str, sha: str) -> l
         part = indexed_part(before(rel))
     except OSError:
         return None
-    return page_words(part).split() if digest(part) == sha else None
+    return page_words(part) if digest(part) == sha else None
 
 
 def _take_off(counts: dict[str, int], words: list[str]) -> bool:
@@ -343,7 +343,7 @@ def _take_off(counts: dict[str, int], words: list[str]) -> bool:
     return True
 
 
-def _words_of(page: Callable[[str], bytes], rel: str) -> str:
+def _words_of(page: Callable[[str], bytes], rel: str) -> list[str]:
     """The words of a page as this build has it."""
     from constat.search import indexed_part, page_words
 

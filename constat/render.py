@@ -549,7 +549,7 @@ def _spool_page(env: jinja2.Environment, page: Page, spool: Spool, words: Mappin
     part = indexed_part(data) if words is not None and is_indexed(page.path, data) else None
     spooled = spool.put(page.path, data, part)
     if part is not None and words is not None and spooled.indexed != words.get(page.path):
-        counts.update(page_words(part).split())
+        counts.update(page_words(part))
     return spooled
 
 

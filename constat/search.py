@@ -124,26 +124,30 @@ _INLINE = re.compile(r"</?(?:a|abbr|b|cite|code|del|em|i|ins|mark|q|s|small|span
 _EDGES = re.compile(r"^\W+|\W+$")
 
 
-def page_words(indexed: bytes) -> str:
-    """The words of a page's indexed part, each once, in order of appearance, space-separated:
-    in lower case, without the punctuation around them, otherwise as written (Pagefind cuts them
-    into words itself, the same way in the vocabulary page as in the page)."""
+def page_words(indexed: bytes) -> list[str]:
+    """The words of a page's indexed part, each once, in order of appearance: in lower case,
+    without the punctuation around them, otherwise as written (Pagefind cuts them into words
+    itself, the same way in the vocabulary page as in the page)."""
     text = indexed.decode("utf-8", "replace")
     text = html.unescape(_TAG.sub(" ", _INLINE.sub("", text)))  # inline elements do not separate words, blocks do
-    words = dict.fromkeys(map(_BARE.__getitem__, text.lower().split()))
+    words = dict.fromkeys(map(_BARE.__getitem__, text.split()))
     words.pop("", None)
-    return " ".join(words)
+    return list(words)
 
 
 class _Bare(dict[str, str]):
-    """Each word as written → the word without the punctuation around it, worked out once per word
-    and process: a page has some 800 words, the first 3,000 pages of the benchmark's corpus 3,012
-    different ones between them (finding the words of those pages: 0.42 s, now 0.29 s)."""
+    """Each word as written → the word in lower case without the punctuation around it, worked
+    out once per word and process: a page has some 800 words, the first 3,000 pages of the
+    benchmark's corpus 3,012 different ones between them. Lowered word by word rather than the
+    page's text at once (the same words: lowering neither makes nor takes away a space, and
+    the only rule that looks at a letter's neighbours, the Greek final sigma's, stops at a
+    space): finding the words of 2,200 pages of the benchmark took 150 µs a page, now 107."""
 
     def __missing__(self, word: str) -> str:
         if len(self) > 500_000:  # a preview that runs for days: start again
             self.clear()
-        bare = self[word] = word if word[0].isalnum() and word[-1].isalnum() else _EDGES.sub("", word)
+        low = word.lower()
+        bare = self[word] = low if low[0].isalnum() and low[-1].isalnum() else _EDGES.sub("", low)
         return bare
 
 

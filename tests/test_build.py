@@ -207,7 +207,7 @@ def test_work_shared_between_processes_is_all_handed_back_and_kept_once(
     published: dict[str, int] = {}
     for page in sorted((serial / "site").rglob("*.html")):
         if is_indexed(page.name, page.read_bytes()):
-            for word in page_words(indexed_part(page.read_bytes())).split():
+            for word in page_words(indexed_part(page.read_bytes())):
                 published[word] = published.get(word, 0) + 1
     assert len(published) > 100 and read_state(serial / "site").vocabulary == published
     assert read_state(parallel / "site").vocabulary == published, "counted in two processes: the same count"

@@ -698,7 +698,7 @@ def vocabulary_of(site: dict[str, bytes]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, data in site.items():
         if is_indexed(name, data):
-            for word in page_words(indexed_part(data)).split():
+            for word in page_words(indexed_part(data)):
                 counts[word] = counts.get(word, 0) + 1
     return counts
 

@@ -345,4 +345,4 @@ def test_page_words_are_every_word_once_without_the_punctuation_around_it(pieces
     text = "".join(pieces)
     plain = html.unescape(re.sub(r"<[^>]*>", " ", search._INLINE.sub("", text)))
     words = (re.sub(r"^\W+|\W+$", "", w) for w in plain.lower().split())
-    assert search.page_words(text.encode("utf-8")) == " ".join(dict.fromkeys(w for w in words if w))
+    assert search.page_words(text.encode("utf-8")) == list(dict.fromkeys(w for w in words if w))
