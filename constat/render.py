@@ -109,8 +109,36 @@ class _Context(jinja2.runtime.Context):
         return super().call(__obj, *args, **kwargs)
 
 
+class _Globals(dict[str, Any]):
+    """The environment's globals, which _Environment copies into each template as it is loaded:
+    set before the first is (make_environment, then _environment's ``card``), as Jinja's
+    documentation asks; one set later would be missing from the templates loaded before, so it
+    is an error rather than a page that fails on a name it cannot find."""
+
+    sealed = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self.sealed:
+            raise RuntimeError(f"global {key!r} set after a template was loaded: set it in make_environment")
+        super().__setitem__(key, value)
+
+
+class _Environment(jinja2.Environment):
+    """Jinja's environment, with each template's globals one dict (Jinja makes a ChainMap over
+    the environment's). Jinja copies a template's globals into every context it makes (a page,
+    each include) and takes their keys away from the context's at every import: a ChainMap does
+    both in Python (6 and 7 µs, against 0.2 and 0.3 for a dict); they took 8 % of rendering the
+    pages of a clean build at 10,000 claims (py-spy, new_context and _get_default_module)."""
+
+    globals: _Globals
+
+    def make_globals(self, d: Any) -> Any:
+        self.globals.sealed = True
+        return {**self.globals, **(d or {})}
+
+
 def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=_Templates(templates),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -122,6 +150,7 @@ def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
         bytecode_cache=_MemoBytecode(),
     )
     env.context_class = _Context
+    env.globals = _Globals(env.globals)
     env.filters["date_fr"] = date_fr
     env.filters["month_fr"] = month_fr
     env.filters["typo"] = typography

@@ -229,6 +229,19 @@ def test_files_an_earlier_version_left_in_the_cache_are_removed(tmp_path: Path) 
     assert (cache / "memo-yaml").exists(), "the cache itself is kept"
 
 
+def test_templates_see_every_global_and_one_set_after_a_template_is_loaded_is_refused() -> None:
+    # Each template holds a copy of the environment's globals (render._Environment): one set
+    # later would be missing from it, and its pages would fail on a name it cannot find.
+    from constat.load import load_project
+    from constat.model import build_model
+
+    dossier = build_model(load_project(MINI))
+    env, _, _ = render._environment(dossier, REPO / "templates")
+    assert {"site", "url", "absolute_url", "passages", "card"} <= set(env.get_template("claim.html").globals)
+    with pytest.raises(RuntimeError, match="after a template was loaded"):
+        env.globals["late"] = "value"
+
+
 @pytest.mark.parametrize("parallel", [False, True])
 def test_a_template_error_names_the_template_and_line_and_writes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
