@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import multiprocessing.pool
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -134,6 +135,27 @@ def stopped_like_ctrl_c(flag: threading.Event | None = None) -> Iterator[None]:
     finally:
         for s, previous in before.items():
             signal.signal(s, previous)
+
+
+WAIT_STEP = 0.25
+"""How long the main thread waits at a time for the threads it started (``results``). The
+system gives a signal sent to the build to any of its threads that does not block it, and Python
+runs the handler in the main thread, once that runs Python code again: waiting without a
+timeout for Pagefind's threads, it did not until Pagefind was done, and a stop signal that went
+to one of them stopped nothing (tests/test_serve.py)."""
+
+
+def results(futures: list[Future[R]]) -> list[R]:
+    """Each future's result, in order, once all are done; the first failure raised as it comes
+    (the caller stops the others), a stop signal within WAIT_STEP whichever thread it went to."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    running: set[Future[R]] | list[Future[R]] = futures
+    while running:
+        done, running = wait(running, timeout=WAIT_STEP, return_when=FIRST_EXCEPTION)
+        for future in done:
+            future.result()  # raises its failure
+    return [future.result() for future in futures]
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from constat.forking import available_memory, held_elsewhere, start_holding
+from constat.forking import available_memory, held_elsewhere, results, start_holding
 
 if TYPE_CHECKING:  # the model and the Markdown libraries behind it: not needed to list or remove an index
     from constat.model import Site
@@ -189,7 +189,7 @@ def index_parts(parts: Mapping[str, Mapping[str, bytes | str]], site: Site, voca
         sizes = [len(parts[folder]) + len(extra) for folder in folders]
         with ThreadPoolExecutor(max_workers=at_once(sizes, available_memory() if len(sizes) > 1 else None)) as pool:
             try:
-                built = dict(zip(folders, pool.map(one, folders), strict=True))
+                built = dict(zip(folders, results([pool.submit(one, folder) for folder in folders]), strict=True))
             except BaseException:  # Ctrl+C, a stop signal, a part failing: the other Pagefind stops too
                 stopping.set()
                 raise
