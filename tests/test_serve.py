@@ -427,18 +427,25 @@ def _running_in(folder: Path) -> bool:
     return False
 
 
-def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp_path: Path) -> None:
+def _edit_built_by(script: str, tmp_path: Path) -> tuple[Path, dict[str, bytes], subprocess.Popen[str]]:
+    """The mini project built, an article edited, and the build of the edit started with ``script``
+    (SLOW_INDEX or a variant): the project, its site before, the build's process."""
     root = copy_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
     before = tree(root / "site")
     article = root / "content/budget-regional.md"
     article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
                        encoding="utf-8")
-    scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
     # -X faulthandler: should the build not stop, SIGABRT makes it print what each thread was doing.
-    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", SLOW_INDEX, "build", "--root", str(root)],
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", script, "build", "--root", str(root)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    return root, before, process
+
+
+def test_a_build_stopped_while_pagefind_runs_leaves_the_site_and_no_pagefind(tmp_path: Path) -> None:
+    root, before, process = _edit_built_by(SLOW_INDEX, tmp_path)
+    scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
     try:
         deadline = time.monotonic() + 30
         while not _running_in(scratch):
@@ -473,15 +480,7 @@ def test_a_stop_signal_that_reaches_another_thread_than_the_main_one_still_stops
     # The system gives a signal sent to the build to any of its threads that does not block it.
     # Handled in the main thread only, it stopped nothing while the main thread waited for
     # Pagefind without a timeout (seen twice in the whole suite: stop 25's CI, stop 30's new user).
-    root = copy_project(MINI, tmp_path / "p")
-    assert cli("build", "--root", str(root)).code == 0
-    before = tree(root / "site")
-    article = root / "content/budget-regional.md"
-    article.write_text(article.read_text(encoding="utf-8").replace("Le budget régional en hausse", "Le budget revu"),
-                       encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", STOP_IN_A_THREAD, "build", "--root",
-                                str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    root, before, process = _edit_built_by(STOP_IN_A_THREAD, tmp_path)
     try:
         try:
             _, err = process.communicate(timeout=20)
