@@ -71,6 +71,7 @@ def catch_up(site: str, back: str, record: str, listing: str) -> None:
         os.link(f"{site}/{rel}", tmp)
         os.replace(tmp, f"{back}/{rel}")
     _record(back, record, {"paths": paths}, sorted({rel.rpartition("/")[0] for rel in paths}))
+    os.unlink(listing)  # its paths are in the record now (some 700 KB at 10,000 claims)
 
 
 def _record(back: str, record: str, linked: dict[str, object], folders: list[str]) -> None:

@@ -234,6 +234,8 @@ def test_after_a_template_edit_a_program_brings_the_back_buffer_up_to_the_site(
         "{% block main %}", "{% block main %}<!-- edited -->", 1), encoding="utf-8")
     assert not build(Project.at(root)).failed
     assert len(write._MIRRORS) == 1 and write._MIRRORS[0].wait(timeout=60) == 0, "the program failed"
+    assert sorted(p.name for p in (root / ".site.cache").glob("mirror*")) == ["mirror.json"], \
+        "the program's list of paths is removed once they are in its record"
     claim_pages = sorted(p.relative_to(site).as_posix() for p in site.glob("affirmations/*/*/index.html"))
     assert claim_pages and all((back / rel).stat().st_ino == (site / rel).stat().st_ino for rel in claim_pages), \
         "a page the template edit changed is not a second name of the site's in the back buffer"
