@@ -292,7 +292,7 @@ def publish_site(files: Mapping[str, bytes | Spooled], out: Path, *, keep: dict[
         if not is_safe(rel):
             check_output_path(rel)  # raises
     recover(out)
-    staging, old, back_dir = (out.parent / f".{out.name}.{name}" for name in ("staging", "old", "back"))
+    staging, old, back_dir = out.parent / f".{out.name}.staging", out.parent / f".{out.name}.old", back_folder(out)
     wait_for_mirror(back_dir)
     if back_verified is None and site is not None and (found := recorded(out, site, back)) is not None:
         back = with_record(site, back, found)  # what a program of the last build's did (not seen by Checked)
@@ -512,12 +512,12 @@ def catch_up_aside(out: Path, site: Manifest | None, back: Manifest | None) -> N
              and held.sha != entry.sha]
     if len(stale) < CATCH_UP_AFTER_FROM:
         return
-    record = mirror_record(out)
+    record, back_dir = mirror_record(out), back_folder(out)
     listing = record.with_name("mirror-paths")
     with contextlib.suppress(OSError):
         record.unlink(missing_ok=True)  # an earlier back buffer's
         listing.write_text("\n".join(stale), encoding="utf-8")
-        _start_mirror(["--catch-up", str(out), str(back_folder(out)), str(record), str(listing)], back_folder(out))
+        _start_mirror(["--catch-up", str(out), str(back_dir), str(record), str(listing)], back_dir)
 
 
 def wait_for_mirror(back_dir: Path) -> None:
