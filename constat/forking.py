@@ -210,12 +210,12 @@ class _Queue:
     """The numbers of the jobs not yet taken, in a pipe that forked processes inherit: each reads
     one number at a time (_next_job) until the pipe is empty. Every number is written, and the
     writing end closed, before any process forks: reading then ends the way a file does, and no
-    worker can be left waiting for numbers that will never come. The pipe holds 64 KiB, some
-    16,000 numbers (_HOLDS); a build shares a few dozen jobs."""
+    worker can be left waiting for numbers that will never come. So it holds what a pipe holds
+    (MOST_JOBS); a build shares a few dozen jobs a core."""
 
     def __init__(self, jobs: int) -> None:
-        if jobs * _NUMBER > _HOLDS:
-            raise ValueError(f"{jobs} jobs are more than a pipe holds: share them in fewer")
+        if jobs > MOST_JOBS:
+            raise ValueError(f"{jobs} jobs are more than the queue holds: share them in at most {MOST_JOBS}")
         self.fd, end = os.pipe()
         try:
             numbers = memoryview(b"".join(n.to_bytes(_NUMBER, "little") for n in range(jobs)))
@@ -231,12 +231,12 @@ class _Queue:
         os.close(self.fd)
 
 
-_HOLDS = 65536
-"""What a pipe holds on Linux, unless told otherwise (and at least what it holds elsewhere
-among the systems with fork): the numbers are written before anyone reads."""
 _NUMBER = 4
 """Bytes of a job's number in the pipe. A read of up to that many bytes from a pipe takes them
 whole, and every process reads that many: a number is never split between two."""
+MOST_JOBS = 16384 // _NUMBER
+"""The most jobs ``shared`` takes: the numbers are written before anyone reads, and a pipe holds
+16 KiB at least where there is fork (64 KiB on Linux, 16 KiB to start with on macOS)."""
 
 
 def _take_job(task: tuple[Callable[[T], R], list[T], int]) -> tuple[int, R] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from constat.forking import can_fork, cores, shared
+from constat.forking import MOST_JOBS, can_fork, cores, shared
 from constat.load import ClaimFile, load_article, load_yaml_file
 from constat.markup import folded_article_text, forget_checked, inline_markdown, markdown_to_html, verdict_key
 from constat.memo import TABLES, Memo, current, text_key
@@ -44,7 +44,7 @@ def prefill(root: Path, files: list[str], memo: Memo, spill: Path | None = None,
     if len(fresh) < PREFILL_FROM or not can_fork():
         return 0
     _JOB = (root, fresh, spill, convert)
-    shares = cores() * 16  # small jobs (0.4 s at 10,000 claims): see render's chunks
+    shares = min(cores() * 16, MOST_JOBS)  # small jobs (0.4 s at 10,000 claims): see render's chunks
     for table in TABLES:  # the saved tables read once, here, rather than in every worker
         memo.previous[table]
     try:

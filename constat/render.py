@@ -25,7 +25,7 @@ from markupsafe import Markup
 from constat.cache import clear_parts, gather_parts, take_parts, write_part
 from constat.claimreview import claim_review, has_claim_review, script_json
 from constat.feeds import feed_entries
-from constat.forking import Aside, can_fork, cores, shared
+from constat.forking import MOST_JOBS, Aside, can_fork, cores, shared
 from constat.french import count_of, date_fr, de, month_fr, plural, typography
 from constat.load import ChangedDuringBuild, editors_own
 from constat.markup import Highlight, highlight_quotes
@@ -516,7 +516,7 @@ def _render_pages(env: jinja2.Environment, todo: list[Page], spool: Spool, words
     _JOB = (env, todo, spool, words, spill, os.getpid(), records)
     # Small jobs (some 190 pages at 10,000 claims, 0.25 s): the last one a process takes ends
     # the stage, the other core idle meanwhile (forking.shared).
-    chunks = min(len(todo), cores() * 32)
+    chunks = min(len(todo), cores() * 32, MOST_JOBS)
     try:
         parts = shared(_render_share, [(n, chunks) for n in range(chunks)])
     finally:

@@ -165,7 +165,7 @@ def test_a_process_done_with_its_jobs_takes_more_rather_than_wait() -> None:
     done = forking.shared(_job, jobs)
     assert [seconds for _, seconds in done] == jobs, "each job done once, in order"
     slow = done[0][0]
-    assert len({pid for pid, _ in done}) == 2, "shared by this process and a worker"
+    assert len({pid for pid, _ in done}) >= 2, "shared by this process and its workers"
     assert [pid for pid, _ in done].count(slow) <= 2, "the other process took the fast jobs meanwhile"
 
 
