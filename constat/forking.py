@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -196,19 +197,16 @@ def shared(work: Callable[[T], R], jobs: list[T]) -> list[R]:
     with _Queue(len(jobs)) as queue, pool(step - 1) as workers:  # the queue first: the workers inherit it
         # As many tasks as jobs, each taking one job if any is left: each result comes back as its
         # job is done, and the pool's thread here unpickles it meanwhile.
-        pending = workers.map_async(_take_job, [(work, jobs, queue.fd)] * len(jobs), chunksize=1)
-        done = {}
-        while (n := _next_job(queue.fd)) is not None:
-            done[n] = work(jobs[n])
-        for taken in pending.get():
-            if taken is not None:
-                done[taken[0]] = taken[1]
+        task = (work, jobs, queue.fd)
+        pending = workers.map_async(_take_job, [task] * len(jobs), chunksize=1)
+        done = dict(iter(partial(_take_job, task), None))  # this process's, until none is left
+        done.update(taken for taken in pending.get() if taken is not None)
     return [done[n] for n in range(len(jobs))]
 
 
 class _Queue:
     """The numbers of the jobs not yet taken, in a pipe that forked processes inherit: each reads
-    one number at a time (_next_job) until the pipe is empty. Every number is written, and the
+    one number at a time (_take_job) until the pipe is empty. Every number is written, and the
     writing end closed, before any process forks: reading then ends the way a file does, and no
     worker can be left waiting for numbers that will never come. So it holds what a pipe holds
     (MOST_JOBS); a build shares a few dozen jobs a core."""
@@ -242,14 +240,11 @@ MOST_JOBS = 16384 // _NUMBER
 def _take_job(task: tuple[Callable[[T], R], list[T], int]) -> tuple[int, R] | None:
     """The next job left in the queue (_Queue), done: its number and result; None when none is left."""
     work, jobs, fd = task
-    n = _next_job(fd)
-    return None if n is None else (n, work(jobs[n]))
-
-
-def _next_job(fd: int) -> int | None:
-    """The number of the next job left in the queue (_Queue), None when none is left."""
     taken = os.read(fd, _NUMBER)
-    return int.from_bytes(taken, "little") if taken else None
+    if not taken:
+        return None
+    n = int.from_bytes(taken, "little")
+    return n, work(jobs[n])
 
 
 def _worker_start() -> None:
