@@ -25,7 +25,7 @@ import re
 import struct
 import sys
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -348,6 +348,10 @@ class KeyedTable(MutableMapping[Any, Any]):
     def __contains__(self, key: object) -> bool:
         return key in self.added or key in self.index
 
+    def has(self) -> Callable[[Any], bool]:
+        """``__contains__`` as a function, looking in the index alone when nothing was added."""
+        return self.__contains__ if self.added else self.index.__contains__
+
     def __iter__(self) -> Iterator[Any]:
         yield from self.added
         yield from (k for k in self.index if k not in self.added)
@@ -534,9 +538,10 @@ def _written_whole(memo: Memo, table: str) -> bool:
     """Whether save_memo writes a table it read whole, rather than journaling its new entries."""
     if table in memo.dropped:  # let go of, its file as it was: only its journal is left to save
         return False
-    return (table not in memo.based  # given, not read: its file may lack entries
-            or memo.stale(table) + len(memo.journal[table])
-            > _COMPACT_AT * max(len(memo.used[table]) + len(memo.kept(table)), 1))
+    if table not in memo.based:  # given, not read: its file may lack entries
+        return True
+    stale, kept = memo.census(table)
+    return stale + len(memo.journal[table]) > _COMPACT_AT * max(len(memo.used[table]) + kept, 1)
 
 
 def save_early(out: Path, memo: Memo, tables: tuple[str, ...], reread: tuple[str, ...] = ()) -> None:

@@ -119,12 +119,23 @@ class Memo:
 
     def stale(self, table: str) -> int:
         """Entries of a table read but neither used nor touched by this build: what a compaction would drop."""
-        return len(self.previous[table].keys() - self.used[table].keys() - self.touched[table])
+        return self.census(table)[0]
 
     def kept(self, table: str) -> list[Any]:
         """The keys of the entries to keep that this build did not ask for (touched, in the saved table)."""
+        return list(filter(_membership(self.previous[table]), self.touched[table] - self.used[table].keys()))
+
+    def census(self, table: str) -> tuple[int, int]:
+        """(``stale``, the number of ``kept``), without a set of the table's keys made or looked
+        through: the entries used come from the saved table or were computed by this build, which
+        journaled them, so those used and not saved are among the (few) journaled. At 10,000
+        claims, deciding at a claim edit's end whether to write each table whole took some 85 ms,
+        most of it sets of 10,000 to 41,000 keys made and compared."""
         previous, used = self.previous[table], self.used[table]
-        return [k for k in self.touched[table] if k not in used and k in previous]
+        has = _membership(previous)
+        kept = len(self.kept(table))
+        new = sum(1 for k in self.journal[table] if k in used and not has(k))
+        return len(previous) - (len(used) - new) - kept, kept
 
     def reread(self, table: str, saved: MutableMapping[Any, Any]) -> None:
         """Take a table saved already (cache.save_early) from its file from now on, rather than
@@ -173,6 +184,13 @@ class Memo:
             else:  # a keyed table (constat/cache.py): its values stay in the file, this build's are added
                 tables[t] = with_added(self.used[t])
         return Memo(tables, loader=self.loader, journal={t: self.journal[t] for t in TABLES if t not in loaded})
+
+
+def _membership(table: Mapping[Any, Any]) -> Callable[[Any], bool]:
+    """``key in table`` as a function; a saved keyed table's (constat/cache.py) looks in its index
+    directly, not through a method written in Python."""
+    has = getattr(table, "has", None)
+    return has() if has is not None else table.__contains__
 
 
 class _Tables(dict[str, MutableMapping[Any, Any]]):
