@@ -293,7 +293,9 @@ def _back_folder(out: Path) -> Path:
 
 def _free(path: Path, *, wait: bool) -> bool:
     """Whether nobody holds the lock (flock) of ``path``; with ``wait``, once nobody does. Only
-    taken to look, and let go at once. True for a path that does not exist (nobody to wait for)."""
+    taken to look, and let go at once. True for a path that does not exist (nobody to wait for).
+    The benchmark's own, not constat.forking's held_elsewhere, which asks the same of a folder:
+    it imports nothing of the Constat it measures (a snapshot, maybe of another version)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
