@@ -513,7 +513,8 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
         if not use_shim:
             run_preview(result, editor, [*build_py, "serve", "--root", str(project), "--out", str(out)], env)
         floor()
-    # Search left out, same code otherwise: the difference is the indexing step, whole-process.
+    # Search left out, same code otherwise (no page indexed): the difference is the indexing step,
+    # whole-process, the vocabulary of an index in parts included.
     nosearch = [*shim, "--no-search", "--root", str(project), "--out", str(work / "site-nosearch")]
     mirrored: list[float] = []
     for _ in range(repeat):
@@ -545,7 +546,9 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
     phase = search_phase(result.rows["clean"].samples[-1].output)
     result.notes.append(f"search indexing from the build's own output: {phase:.2f} s" if phase is not None
                         else "search included: the build prints no phase timings; the rows 'without search' "
-                             "run the same build with index_parts replaced by nothing (bench/shim.py --no-search)")
+                             "run the same build with no page indexed: no Pagefind, and no page's indexed part "
+                             "hashed or cut into words for the vocabulary (bench/shim.py --no-search; until stop "
+                             "33 these rows did that vocabulary work)")
     if peers is not None:
         run_peers(result, raw, work, peers, repeat, timeout, run)
     for folder in (out, work / "site-nosearch"):

@@ -38,14 +38,26 @@ def _raise_stream_limit(limit: int) -> None:
 
 
 def _leave_out_search() -> None:
+    """No page is one the search covers, so the build does none of the search's work: no
+    Pagefind, and no page's indexed part read, hashed or cut into words for the vocabulary of an
+    index in parts (4-5 s of the render's CPU at 1,000 × 10, which the rows without search
+    counted until stop 33). The pages are the same; the site has no index and no parts.json."""
     import constat.search
 
     def index_parts(parts: Any, site: Any, vocabulary: Any, interrupt: Any = None,
                     out: Any = None) -> tuple[dict[str, Any], list[str]]:
         return {}, []
 
-    # pipeline.build imports index_parts from constat.search when it runs: it gets this one.
+    def is_indexed(path: str, content: bytes) -> bool:
+        return False
+
+    # pipeline imports index_parts from constat.search when the build runs, and a module imported
+    # later is_indexed: they get these. The modules imported already (spool, with constat) too.
     constat.search.index_parts = index_parts
+    constat.search.is_indexed = is_indexed
+    for name in ("constat.spool", "constat.render"):
+        if name in sys.modules:
+            sys.modules[name].is_indexed = is_indexed  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> int:
