@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from constat.french import _RULES, NBSP, NNBSP, count_of, date_fr, de, slugify, typography
+from constat.french import _RULES, _SPACING, NBSP, NNBSP, count_of, date_fr, de, slugify, typography
 
 
 def test_dates_read_as_in_a_french_newspaper() -> None:
@@ -22,6 +23,8 @@ def test_spaces_before_high_punctuation_and_inside_guillemets_do_not_break() -> 
     assert typography("«Je suis Charlie»") == f"«{NBSP}Je suis Charlie{NBSP}»"
     assert typography("« Je suis Charlie »") == f"«{NBSP}Je suis Charlie{NBSP}»"
     assert typography("115 000 membres, 25 %") == f"115{NNBSP}000 membres, 25{NBSP}%"
+    assert typography("10 000 000 euros, 1 0000, 25 000 %") == \
+        f"10{NNBSP}000{NNBSP}000 euros, 1 0000, 25{NNBSP}000{NBSP}%"
 
 
 def test_no_space_is_added_where_none_was_typed() -> None:
@@ -87,3 +90,14 @@ def test_the_quick_path_gives_what_every_rule_gives(text: str) -> None:
 def test_typesetting_twice_changes_nothing_more(text: str) -> None:
     # The preview and the build typeset text that may already have been typeset (a name in a title).
     assert typography(typography(text)) == typography(text)
+
+
+_GROUPS_AS_WRITTEN = re.compile(r"(?<=\d) (?=\d{3}(?!\d))")
+"""The space between groups of digits as one reads the rule: after a digit, before exactly three."""
+
+
+@given(st.text(alphabet=st.sampled_from(list(" \u00a0\u202f0123456789a%")), max_size=40))
+def test_groups_of_digits_are_found_as_the_rule_reads(text: str) -> None:
+    # constat/french.py finds them from the space, which is faster: it must find the same spaces.
+    _, groups, replacement = _SPACING[-1]
+    assert groups.sub(replacement, text) == _GROUPS_AS_WRITTEN.sub(replacement, text)
