@@ -7,7 +7,7 @@ import os
 import pickle
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -132,9 +132,25 @@ class _Environment(jinja2.Environment):
 
     globals: _Globals
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._loaded: dict[str, jinja2.Template] = {}
+
     def make_globals(self, d: Any) -> Any:
         self.globals.sealed = True
         return {**self.globals, **(d or {})}
+
+    def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> jinja2.Template:
+        """The template by its name in a plain dict: Jinja looks it up in its LRU cache, with a
+        lock and a weak reference to the loader, for every page, each template it extends and
+        each partial it renders (2 % of a clean build's samples at 10,000 claims). An environment
+        lives for one build, whose templates do not change (auto_reload is off)."""
+        if globals:
+            return super()._load_template(name, globals)
+        loaded = self._loaded.get(name)
+        if loaded is None:
+            loaded = self._loaded[name] = super()._load_template(name, None)
+        return loaded
 
 
 def make_environment(templates: Path, dossier: Dossier) -> jinja2.Environment:
