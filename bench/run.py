@@ -81,11 +81,15 @@ class Sample:
     output: str
     timed_out: bool = False
     why: str = ""
+    """Why it was killed: the time-out, or a tree that stopped using CPU (a hang)."""
     tree_pss_mib: float = 0.0
-    """Largest sum of Pss over the child and its descendants, sampled every 200 ms: the memory the
+    """Largest sum of Pss over the child and its descendants, sampled every 500 ms: the memory the
     tree really takes (forked workers share most of their pages with their parent, and VmRSS
     counts a shared page in every process that maps it). 0: not measured (older runs)."""
-    """Why it was killed: the time-out, or a tree that stopped using CPU (a hang)."""
+    sys: float = 0.0
+    """The system time in ``cpu``: the kernel's work for the tree. On this machine's disk (ext4
+    without a journal) it swings with how many files were deleted in the minutes before: the same
+    clean build at 1,000 × 10 took 30.8 and 40.5 s of CPU within one run (stop 33)."""
 
 
 @dataclass
@@ -216,7 +220,7 @@ def measure(cmd: Sequence[str], *, timeout: float, env: dict[str, str] | None = 
     log_path.unlink(missing_ok=True)
     return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, maxrss_mib=usage.ru_maxrss / 1024,
                   tree_rss_mib=peak[0] / 1024, returncode=proc.returncode, output=output,
-                  timed_out=timed_out[0], why=why[0], tree_pss_mib=peak_pss[0] / 1024)
+                  timed_out=timed_out[0], why=why[0], tree_pss_mib=peak_pss[0] / 1024, sys=usage.ru_stime)
 
 
 # ------------------------------------------------------------------ corpus
@@ -443,7 +447,7 @@ def run_size(bench: Path, articles: int, repeat: int, runner_mode: str, stock_ha
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink()
         result.row(key, label).samples.append(sample)
         status = "TIMEOUT" if sample.timed_out else f"rc={sample.returncode}"
-        print(f"  {label:<44} {sample.wall:8.2f} s wall {sample.cpu:8.2f} s cpu "
+        print(f"  {label:<44} {sample.wall:8.2f} s wall {sample.cpu:8.2f} s cpu ({sample.sys:.2f} sys) "
               f"{sample.maxrss_mib:7.0f} MiB {status}", flush=True)
         if sample.returncode != 0 and not sample.timed_out:
             print("    " + sample.output.strip().replace("\n", "\n    ")[-2000:], flush=True)
@@ -660,6 +664,8 @@ def _cell(row: Row | None, attribute: str, digits: int = 2) -> str:
         return "hung"
     if attribute == "tree_pss_mib" and not any(s.tree_pss_mib for s in row.samples):
         return "–"  # shorter than PSS_EVERY, or a run from before PSS was measured
+    if attribute == "sys" and not any(s.sys for s in row.samples):
+        return "–"  # saved by a run from before system time was kept apart
     value = _f(row.median(attribute), digits)
     return value if row.ok else f"{value} (failed)"
 
@@ -672,7 +678,9 @@ def report(results: list[SizeResult], profile_md: str) -> str:
         f"{platform.machine()} machine, Python {platform.python_version()}; Constat is copied at the start "
         "of each run, so one run measures one version of it. "
         "Every figure is one whole process (wall time; CPU = user + sys of the process and the "
-        "children it waited for; RSS in MiB). *Largest process* is ru_maxrss from wait4 (the largest "
+        "children it waited for, and the sys part of it apart: the kernel's work, which on this "
+        "machine's disk swings with the files deleted in the minutes before; RSS in MiB). "
+        "*Largest process* is ru_maxrss from wait4 (the largest "
         "single process: Python or Pagefind's service); *tree* is the largest sum over the process "
         "and its children, sampled every 50 ms: RSS counts a page shared by forked workers in each of "
         "them, PSS divides it between them (the memory the tree really takes; sampled every "
@@ -688,8 +696,9 @@ def report(results: list[SizeResult], profile_md: str) -> str:
                       f"medians of {len(r.rows['clean'].samples)} run(s); floor.py's of "
                       f"{len(r.rows['floor'].samples)}, before, between and after Constat's.", ""]
         lines += [f"- {note}" for note in r.notes]
-        lines += ["", "| build | wall (s) | CPU (s) | RSS, largest process | RSS, tree | PSS, tree | × floor | files |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        lines += ["", "| build | wall (s) | CPU (s) | of which sys (s) | RSS, largest process | RSS, tree | PSS, tree "
+                      "| × floor | files |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
         for key in ("floor", "startup", "clean", "second", "claim", "claim-known", "article", "template", "check",
                     "nosearch-clean", "nosearch-second", "nosearch-claim", "nosearch-claim-settled",
                     "nosearch-template", "nosearch-claim-after-template", "hugo-clean", "hugo-second",
@@ -698,7 +707,7 @@ def report(results: list[SizeResult], profile_md: str) -> str:
             if row is None:
                 continue
             ratio = "–" if not row.ok else _f(row.median("wall") / floor)
-            lines.append(f"| {row.label} | {_cell(row, 'wall')} | {_cell(row, 'cpu')} | "
+            lines.append(f"| {row.label} | {_cell(row, 'wall')} | {_cell(row, 'cpu')} | {_cell(row, 'sys')} | "
                          f"{_cell(row, 'maxrss_mib', 0)} | {_cell(row, 'tree_rss_mib', 0)} | "
                          f"{_cell(row, 'tree_pss_mib', 0)} | {ratio} | {row.note} |")
         if r.rows.get("clean") and r.rows.get("nosearch-clean") and r.rows["clean"].ok:
