@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from constat.model import Claim, Dossier
     from constat.render import Rendered
     from constat.spool import Spool, Spooled
+    from constat.write import Entry
 
 TOOL_ROOT = Path(__file__).resolve().parent.parent
 """The Constat checkout: its templates/ serve any project that has none of its own."""
@@ -403,7 +404,8 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     verified = checked.site_verified
     trusted, _ = verified
     part_pages = dossier.site.search_part_pages
-    in_parts = part_count(len(dossier.claims) + len(dossier.articles), part_pages) > 1
+    own = dossier.site.search_engine == "constat"
+    in_parts = not own and part_count(len(dossier.claims) + len(dossier.articles), part_pages) > 1
     # The words of the pages whose indexed part changed since the vocabulary was counted (every
     # page when it was not): see _vocabulary.
     counted = state.indexed if state.vocabulary else {}
@@ -420,7 +422,6 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     # Last: the index reads the rendered pages. It lands in site/ with them, in the same swap.
     indexed = {rel: spooled.indexed for rel, spooled in rendered.files.items() if spooled.indexed is not None}
     indexed.update((rel, state.indexed[rel]) for rel in keep if rel in state.indexed)
-    parts = split(indexed, part_pages)
 
     def page(rel: str) -> bytes:
         return rendered.files[rel].read() if rel in rendered.files else (project.out / rel).read_bytes()
@@ -431,29 +432,35 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     def before(rel: str) -> bytes:
         return (project.out / rel).read_bytes()
 
-    counts = _vocabulary(indexed, page, before, counted, state.vocabulary, rendered) if len(parts) > 1 else {}
-    vocabulary = sorted(counts) if len(parts) > 1 else None
-    vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
-    keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}
-
-    def intact(folder: str) -> bool:  # a part always has files: none recorded is no part
-        return bool(state.search_files.get(folder)) and all(rel in trusted for rel in state.search_files[folder])
-
     files: dict[str, bytes | Spooled] = dict(rendered.files)
-    stale = [folder for folder in parts if not (intact(folder) and state.search.get(folder) == keys[folder])]
-    if stale and search_later and state.search_files and all(map(intact, state.search_files)):
-        keys, report.search_pending = state.search, True  # the whole previous index, for now
-    elif stale:
-        built, hidden = index_parts({folder: {rel: source(rel) for rel in parts[folder]} for folder in stale},
-                                    dossier.site, vocabulary, interrupt, out=project.out)
-        for folder, index in built.items():
-            files.update(index)
-            state.search_files[folder], state.search_hidden[folder] = sorted(index), hidden
-    keep.update((rel, trusted[rel].sha) for folder in keys if folder not in stale or report.search_pending
-                for rel in state.search_files.get(folder, []))
-    files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
-    search_files = {folder: state.search_files.get(folder, []) for folder in keys}
-    search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
+    counts: dict[str, int] = {}
+    if own:
+        keys, search_files, search_hidden = _own_index(indexed, state, trusted, page, before, search_later, report,
+                                                       files, keep)
+    else:
+        parts = split(indexed, part_pages)
+        counts = _vocabulary(indexed, page, before, counted, state.vocabulary, rendered) if len(parts) > 1 else {}
+        vocabulary = sorted(counts) if len(parts) > 1 else None
+        vocabulary_key = digest("\n".join(vocabulary)) if vocabulary is not None else ""
+        keys = {folder: part_key(folder, pages, vocabulary_key) for folder, pages in parts.items()}
+
+        def intact(folder: str) -> bool:  # a part always has files: none recorded is no part
+            return bool(state.search_files.get(folder)) and all(rel in trusted for rel in state.search_files[folder])
+
+        stale = [folder for folder in parts if not (intact(folder) and state.search.get(folder) == keys[folder])]
+        if stale and search_later and state.search_files and all(map(intact, state.search_files)):
+            keys, report.search_pending = state.search, True  # the whole previous index, for now
+        elif stale:
+            built, hidden = index_parts({folder: {rel: source(rel) for rel in parts[folder]} for folder in stale},
+                                        dossier.site, vocabulary, interrupt, out=project.out)
+            for folder, index in built.items():
+                files.update(index)
+                state.search_files[folder], state.search_hidden[folder] = sorted(index), hidden
+        keep.update((rel, trusted[rel].sha) for folder in keys if folder not in stale or report.search_pending
+                    for rel in state.search_files.get(folder, []))
+        files.update(parts_file(list(keys), sorted({i for f in keys for i in state.search_hidden.get(f, [])})))
+        search_files = {folder: state.search_files.get(folder, []) for folder in keys}
+        search_hidden = {folder: state.search_hidden.get(folder, []) for folder in keys}
     back_verified = checked.back_verified  # first: it may find the manifest of a back buffer made aside
     written = publish_site(files, project.out, keep=keep, site=state.site, back=checked.back, verified=verified,
                            back_verified=back_verified, spool=spool)
@@ -462,6 +469,64 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     state.site, state.back = written.site, written.back
     state.indexed, state.search, state.search_files, state.search_hidden = indexed, keys, search_files, search_hidden
     state.vocabulary = counts
+
+
+def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entry],
+               page: Callable[[str], bytes], before: Callable[[str], bytes], search_later: bool,
+               report: Report, files: dict[str, bytes | Spooled], keep: dict[str, str],
+               ) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
+    """Constat's own search index (constat/lexicon.py) of the ``indexed`` pages: the files it
+    writes go into ``files``, those of the published index it keeps into ``keep``. Returns the
+    state's search, search_files and search_hidden.
+
+    Kept as published when its pages did not change; updated in place when the same pages are
+    indexed and at most half of them changed, each changed page as published being the version
+    the index has (the hash of its indexed part, as for the vocabulary); built whole otherwise, or
+    when the published index does not hold what it should (lexicon.update)."""
+    from constat import lexicon
+    from constat.search import part_key
+
+    folder, made_by = lexicon.FOLDER, f"constat-{lexicon.VERSION}"
+    key = part_key(folder, indexed, made_by)
+    published = state.search_files.get(folder) or []
+    intact = bool(published) and all(rel in trusted for rel in published)
+    listed: list[str] | None = None
+    if intact and state.search.get(folder) == key:
+        listed = published
+    elif (intact and state.search.get(folder) == part_key(folder, state.indexed, made_by)
+          and state.indexed.keys() == indexed.keys()):
+        changed = [rel for rel, sha in indexed.items() if state.indexed[rel] != sha]
+        pages = _as_indexed(changed, state.indexed, before, page) if len(changed) <= len(indexed) // 2 else None
+        done = lexicon.update(indexed, pages, before, published) if pages else None
+        if done is not None:
+            files.update(done[0])
+            listed = done[1]
+    if listed is None and intact and search_later:
+        listed, key, report.search_pending = published, state.search[folder], True  # the previous index, for now
+    if listed is None:
+        made = lexicon.full(indexed, page)
+        files.update(made)
+        listed = sorted(made)
+    keep.update((rel, trusted[rel].sha) for rel in listed if rel not in files)
+    return {folder: key}, {folder: listed}, {}
+
+
+def _as_indexed(changed: list[str], indexed: dict[str, str], before: Callable[[str], bytes],
+                page: Callable[[str], bytes]) -> dict[str, tuple[bytes, bytes]] | None:
+    """Each changed page as published and as it is now; None when one is not there as published
+    in the version the index has (the hash of its indexed part)."""
+    from constat.search import indexed_part
+
+    pages = {}
+    for rel in changed:
+        try:
+            old = before(rel)
+        except OSError:
+            return None
+        if digest(indexed_part(old)) != indexed[rel]:
+            return None
+        pages[rel] = (old, page(rel))
+    return pages
 
 
 Seen = dict[str, tuple[int, int, int, int, str]]

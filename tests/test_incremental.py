@@ -752,27 +752,32 @@ EACH_TEMPLATE_ALONE = [[Edit("template", n, 0)] for n in range(len(TEMPLATE_SPOT
 """Pages are keyed by the templates they use: each template edited alone must re-render its users."""
 
 
-@pytest.mark.parametrize("part_pages", [None, 2], ids=["one-search-index", "search-index-in-parts"])
+@pytest.mark.parametrize("search", ["", "part_pages: 2", "engine: constat"],
+                         ids=["one-search-index", "search-index-in-parts", "constat-search-index"])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.lists(edits, min_size=1, max_size=3), min_size=1, max_size=5))
 @example(steps=EVERY_KIND)
 @example(steps=EACH_TEMPLATE_ALONE)
 def test_any_sequence_of_edits_builds_incrementally_to_the_bytes_of_a_clean_build(
-        clean_builds: CleanBuilds, part_pages: int | None, steps: list[list[Edit]]) -> None:
+        clean_builds: CleanBuilds, search: str, steps: list[list[Edit]]) -> None:
     """After each step (one to a few edits, as an editor saves several files or git switches branch)
     the site is built in place and compared with a clean build of the same inputs. Also with the
-    search index in parts of 2 pages (site.yaml's search.part_pages), as a large site has it."""
+    search index in parts of 2 pages (site.yaml's search.part_pages), as a large site has it, and
+    with Constat's own search index, which an edit updates in place (constat/lexicon.py)."""
     with tempfile.TemporaryDirectory(prefix="constat-incremental-") as tmp:
         ws = Workspace(new_project(Path(tmp) / "p"))
-        if part_pages is not None:
+        if search:
             with (ws.root / "site.yaml").open("a", encoding="utf-8") as f:
-                f.write(f"search:\n  part_pages: {part_pages}\n")
+                f.write(f"search:\n  {search}\n")
         log = ["first build of tests/fixtures/mini, with its own copy of templates/"
-               + (f", search index in parts of {part_pages} pages" if part_pages else "")]
+               + (f", site.yaml's search: {search}" if search else "")]
         published = build_and_compare(ws, clean_builds, log, {})
         assert published, "the fixture builds"
-        parts = json.loads(published["pagefind/parts.json"][0])["parts"]
-        assert (len(parts) > 1) == (part_pages is not None), parts
+        if search == "engine: constat":
+            assert "recherche/index/pages.json" in published and "pagefind/parts.json" not in published
+        else:
+            parts = json.loads(published["pagefind/parts.json"][0])["parts"]
+            assert (len(parts) > 1) == (search == "part_pages: 2"), parts
         for n, step in enumerate(steps, 1):
             for edit in step:
                 log.append(f"step {n}, {edit!r}: {ws.apply(edit)}")

@@ -1,0 +1,301 @@
+"""Constat's own search index: static JSON files that an edit updates in place.
+
+Chosen in site.yaml with ``search: {engine: constat}``; docs/search-index.md fixes the format,
+which templates/static/lexicon.js reads. Pagefind rebuilds its index from every page and cannot
+update one (Pagefind/pagefind#71); here a page gives its words and their counts, the index is
+the postings of every word by the first two letters of the words (a shard), and an edit that
+changes a few pages rewrites the shards of the words whose counts changed on them, their
+fragments and the table of pages: the same bytes a clean build writes, since each file depends
+only on the pages, never on the order of the edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+FOLDER = "recherche/index/"
+PAGES = FOLDER + "pages.json"
+VERSION = 1
+TITLE_WEIGHT = 5
+"""How much a word of the title counts, for each time it is there (the text counts once)."""
+MAX_COUNT = 255
+
+_MARKS = re.compile("[\u0300-\u036f]+")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """Without accents, in lower case, œ and æ as two letters (docs/search-index.md, *Words*)."""
+    text = _MARKS.sub("", unicodedata.normalize("NFD", text)).lower()
+    return text.replace("œ", "oe").replace("æ", "ae") if "œ" in text or "æ" in text else text
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text, in order, as often as they appear."""
+    return _WORD.findall(fold(text))
+
+
+class _Folded(dict[str, tuple[str, ...]]):
+    """What is between two spaces → its words, worked out once per process: a page's text has
+    some 500 of them, which the pages of a site share (words cannot span a space)."""
+
+    def __missing__(self, chunk: str) -> tuple[str, ...]:
+        if len(self) > 500_000:  # a preview that runs for days: start again
+            self.clear()
+        found = self[chunk] = tuple(_WORD.findall(fold(chunk)))
+        return found
+
+
+_FOLDED = _Folded()
+
+
+def _counted(text: str, counts: dict[str, int], weight: int) -> int:
+    found = [word for chunk in text.split() for word in _FOLDED[chunk]]
+    if weight == 1 and not counts:
+        counts.update(Counter(found))
+    else:
+        for word, n in Counter(found).items():
+            counts[word] = counts.get(word, 0) + n * weight
+    return len(found) * weight
+
+
+def shard_name(word: str) -> str:
+    """The shard a word's postings are in: its first two characters, in hex where not a-z0-9."""
+    head = word[:2]
+    if _PLAIN.fullmatch(head):
+        return head
+    return "_" + "-".join(f"{ord(c):x}" for c in head)
+
+
+_PLAIN = re.compile(r"[a-z0-9]{1,2}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one page gives the index."""
+
+    title: str
+    text: str
+    counts: dict[str, int]
+    """Folded word → its count (title words weighed TITLE_WEIGHT), not capped."""
+    length: int
+
+
+_OPEN = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b[^>]*\bdata-pagefind-body\b[^>]*>")
+_IGNORED = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b[^>]*\bdata-pagefind-ignore\b[^>]*>")
+_INLINE = re.compile(r"</?(?:a|abbr|b|cite|code|del|em|i|ins|mark|q|s|small|span|strong|sub|sup|time|u)\b[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
+_H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1>", re.DOTALL)
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def _element(source: str, start: int, name: str) -> int:
+    """Where the element whose start tag ends at ``start`` ends (after its end tag): the end tags
+    of the same name are counted against the start tags, so nested ones are passed over."""
+    tags = re.compile(rf"<(/?){name}\b[^>]*>", re.IGNORECASE)
+    depth = 1
+    for tag in tags.finditer(source, start):
+        depth += -1 if tag[1] else 1
+        if depth == 0:
+            return tag.end()
+    return len(source)
+
+
+def _text(fragment: str) -> str:
+    """The text of some HTML: inline elements do not cut words, any other tag does; no-break spaces kept."""
+    return _ASCII_SPACE.sub(" ", html.unescape(_TAG.sub(" ", _INLINE.sub("", fragment)))).strip()
+
+
+def page(content: bytes) -> Page | None:
+    """What a rendered page gives the index: its indexed element's words, title and text; None
+    when it has no element marked data-pagefind-body (the pages Pagefind would not index)."""
+    at = content.find(b"data-pagefind-body")
+    if at < 0:
+        return None
+    start = content.rfind(b"<", 0, at)
+    source = content[start:].decode("utf-8", "replace")
+    found = _OPEN.match(source)
+    if found is None:
+        return None
+    inner = source[found.end():_element(source, found.end(), found[1])]
+    while "data-pagefind-ignore" in inner and (ignored := _IGNORED.search(inner)) is not None:
+        inner = inner[:ignored.start()] + " " + inner[_element(inner, ignored.end(), ignored[1]):]
+    title_html = _H1.search(inner)
+    title = _text(title_html[1]) if title_html else ""
+    text = _text(inner)
+    counts: dict[str, int] = {}
+    length = _counted(text, counts, 1)
+    if title:
+        length += _counted(title, counts, TITLE_WEIGHT - 1)  # the title is in the text once already
+    return Page(title, text, counts, length)
+
+
+def url_of(rel: str) -> str:
+    """A page's address from the site's root: its folder for an index.html."""
+    return rel.removesuffix("index.html")
+
+
+def keys(paths: Iterable[str]) -> dict[str, str]:
+    """Each page's fragment key (paths in sorted order): 12 hex digits of its path's SHA-256, then
+    -2, -3… for a path whose key an earlier one has."""
+    taken: set[str] = set()
+    out = {}
+    for rel in sorted(paths):
+        key = base = hashlib.sha256(rel.encode()).hexdigest()[:12]
+        n = 1
+        while key in taken:
+            n += 1
+            key = f"{base}-{n}"
+        taken.add(key)
+        out[rel] = key
+    return out
+
+
+def _json(data: object) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
+def fragment(rel: str, entry: Page) -> bytes:
+    return _json({"title": entry.title, "url": url_of(rel), "text": entry.text})
+
+
+def fragment_path(key: str) -> str:
+    return f"{FOLDER}f/{key}.json"
+
+
+def shard_path(name: str) -> str:
+    return f"{FOLDER}w/{name}.json"
+
+
+def _encoded(postings: array[int]) -> list[int]:
+    """(id, count, id, count…) → (gap, count…), counts capped."""
+    ids = postings[0::2]
+    out = list(postings)
+    out[0::2] = [b - a for a, b in zip((0, *ids), ids, strict=False)]
+    if max(out[1::2]) > MAX_COUNT:
+        out[1::2] = [min(n, MAX_COUNT) for n in out[1::2]]
+    return out
+
+
+def _decoded(values: list[int]) -> dict[int, int]:
+    """(gap, count…) → {id: count}, in order."""
+    out = {}
+    page_id = 0
+    for i in range(0, len(values), 2):
+        page_id += values[i]
+        out[page_id] = values[i + 1]
+    return out
+
+
+def _pages_file(paths: list[str], page_keys: Mapping[str, str], lengths: list[int]) -> bytes:
+    return _json({"version": VERSION, "pages": [page_keys[rel] for rel in paths], "lengths": lengths})
+
+
+def full(paths: Iterable[str], read: Callable[[str], bytes]) -> dict[str, bytes]:
+    """Every file of the index of these pages (paths in the site; ``read`` gives a page's bytes).
+
+    One page at a time, its counts added to the postings and let go: a page's counts in a dict
+    are some 15 KB, the postings 8 bytes a word of a page (18 MB for 11,000 pages of the
+    benchmark, against some 150 MB of the pages' dicts)."""
+    ordered = sorted(paths)
+    page_keys = keys(ordered)
+    postings: dict[str, array[int]] = {}
+    lengths: list[int] = []
+    files: dict[str, bytes] = {}
+    for page_id, rel in enumerate(ordered):
+        entry = page(read(rel))
+        if entry is None:
+            raise ValueError(f"{rel} has no indexed element")
+        lengths.append(entry.length)
+        files[fragment_path(page_keys[rel])] = fragment(rel, entry)
+        for word, count in entry.counts.items():
+            found = postings.get(word)
+            if found is None:
+                found = postings[word] = array("I")
+            found.append(page_id)
+            found.append(count)
+    shards: dict[str, dict[str, list[int]]] = {}
+    for word, found in postings.items():
+        shards.setdefault(shard_name(word), {})[word] = _encoded(found)
+    files.update((shard_path(name), _json(shard)) for name, shard in shards.items())
+    files[PAGES] = _pages_file(ordered, page_keys, lengths)
+    return files
+
+
+def update(paths: Iterable[str], changed: Mapping[str, tuple[bytes, bytes]],
+           published: Callable[[str], bytes], files: Iterable[str]) -> tuple[dict[str, bytes], list[str]] | None:
+    """The files an edit changes in an index of the same pages, and every file of the index after it.
+
+    ``changed``: each changed page's bytes as the index has them (published) and as they are now;
+    ``published`` reads a file of the index as published; ``files`` are its files. None when the
+    published index does not hold what it should (a page or a file missing, a count that is not the
+    page's): the caller builds it whole."""
+    ordered = sorted(paths)
+    ids = {rel: n for n, rel in enumerate(ordered)}
+    page_keys = keys(ordered)
+    have = set(files)
+    try:
+        table = json.loads(published(PAGES))
+    except (OSError, ValueError):
+        return None
+    if (not isinstance(table, dict) or table.get("version") != VERSION
+            or table.get("pages") != [page_keys[rel] for rel in ordered]
+            or len(table.get("lengths", ())) != len(ordered)):
+        return None
+    lengths = list(table["lengths"])
+    out: dict[str, bytes] = {}
+    # word → page id → new count (0: the page no longer has it)
+    moved: dict[str, dict[int, int]] = {}
+    for rel, (before, now) in changed.items():
+        old, new = page(before), page(now)
+        if old is None or new is None or rel not in ids:
+            return None
+        if lengths[ids[rel]] != old.length:
+            return None
+        lengths[ids[rel]] = new.length
+        out[fragment_path(page_keys[rel])] = fragment(rel, new)
+        for word in old.counts.keys() | new.counts.keys():
+            if old.counts.get(word) != new.counts.get(word):
+                moved.setdefault(word, {})[ids[rel]] = new.counts.get(word, 0)
+    out[PAGES] = _pages_file(ordered, page_keys, lengths)
+    by_shard: dict[str, list[str]] = {}
+    for word in moved:
+        by_shard.setdefault(shard_name(word), []).append(word)
+    for name, shard_words in by_shard.items():
+        rel = shard_path(name)
+        if rel in have:
+            try:
+                shard = json.loads(published(rel))
+            except (OSError, ValueError):
+                return None
+        else:
+            shard = {}
+        for word in shard_words:
+            counts = _decoded(shard.get(word, []))
+            for page_id, count in moved[word].items():
+                if count:
+                    counts[page_id] = count
+                else:
+                    counts.pop(page_id, None)
+            if counts:
+                flat = array("I")
+                for page_id in sorted(counts):
+                    flat.append(page_id)
+                    flat.append(counts[page_id])
+                shard[word] = _encoded(flat)
+            else:
+                shard.pop(word, None)
+        if shard:
+            out[rel] = _json(shard)
+            have.add(rel)
+        else:
+            have.discard(rel)
+    return out, sorted(have)

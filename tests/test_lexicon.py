@@ -1,0 +1,124 @@
+"""Constat's own search index (constat/lexicon.py, docs/search-index.md): what a page gives it,
+and an index updated in place holds the bytes of one built whole."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from constat import lexicon
+from constat.pipeline import Project, build
+from tests.helpers import MINI, REPO, copy_project, tree
+
+
+def test_words_are_folded_and_cut_as_the_format_says() -> None:
+    assert lexicon.words("Contrôle") == ["controle"]
+    assert lexicon.words("Œuvre ÉTAT") == ["oeuvre", "etat"]
+    assert lexicon.words("l'armée, l’armée") == ["l", "armee", "l", "armee"]
+    assert lexicon.words("Jean-Yves") == ["jean", "yves"]
+    assert lexicon.words("10\u00a0000 et 10\u202f000 : 25 %") == ["10", "000", "et", "10", "000", "25"]
+    assert lexicon.words("snake_case") == ["snake", "case"]
+
+
+def test_a_word_goes_to_the_shard_of_its_first_two_characters() -> None:
+    assert lexicon.shard_name("controle") == "co"
+    assert lexicon.shard_name("7") == "7"
+    assert lexicon.shard_name("αθηνα") == "_3b1-3b8"
+    assert lexicon.shard_name("zα") == "_7a-3b1"
+
+
+def page(body: str, before: str = "") -> bytes:
+    return (f'<!DOCTYPE html><html lang="fr"><head><title>T</title></head><body>{before}'
+            f"<main><article data-pagefind-body>{body}</article><footer>pied de page</footer></main>"
+            "</body></html>").encode()
+
+
+def test_a_page_gives_the_text_of_its_indexed_element_only() -> None:
+    entry = lexicon.page(page(
+        '<h1>Le <em>con</em>trôle</h1><h2 data-pagefind-ignore>Caché <span>aussi</span></h2>'
+        "<article><p>Un article dans l’article</p></article><p>Fin&nbsp;: 25\u00a0%</p>",
+        before="<nav>menu</nav>"))
+    assert entry is not None
+    assert entry.title == "Le contrôle"
+    assert entry.text == "Le contrôle Un article dans l’article Fin\u00a0: 25\u00a0%"
+    assert "menu" not in entry.counts and "pied" not in entry.counts and "cache" not in entry.counts
+    assert entry.counts["fin"] == 1 and entry.counts["article"] == 2
+    # a word of the title counts TITLE_WEIGHT times, in the counts and the length
+    assert entry.counts["controle"] == lexicon.TITLE_WEIGHT and entry.counts["le"] == lexicon.TITLE_WEIGHT
+    assert entry.length == sum(entry.counts.values())
+    assert lexicon.page(b"<html><body><p>pas d'index</p></body></html>") is None
+
+
+def test_fragment_keys_are_stable_and_distinct() -> None:
+    paths = [f"affirmations/a/c{n}/index.html" for n in range(3000)]
+    keys = lexicon.keys(paths)
+    assert len(set(keys.values())) == len(paths)
+    assert keys == lexicon.keys(reversed(paths)), "the same pages give the same keys, in any order"
+    assert lexicon.keys(paths[:10]) == {p: keys[p] for p in paths[:10]}, "a page's key does not depend on the others"
+
+
+VOCABULARY = ["État", "état", "contrôle", "controle", "juges", "juge", "perquisitions", "128", "l’armée",
+              "αθήνα", "de", "d", "zèbre", "œuvre", "a", "b"]
+texts = st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=12).map(" ".join)
+titled = st.tuples(texts, texts)
+
+
+def rendered(title: str, text: str) -> bytes:
+    return page(f"<h1>{title}</h1><p>{text}</p>")
+
+
+@settings(max_examples=60, deadline=None)
+@given(pages=st.dictionaries(st.sampled_from([f"p{n}/index.html" for n in range(8)]), titled, min_size=1),
+       edits=st.lists(st.tuples(st.integers(0, 7), titled), min_size=1, max_size=6))
+def test_an_index_updated_page_by_page_is_the_index_built_whole(pages: dict[str, tuple[str, str]],
+                                                                edits: list[tuple[int, tuple[str, str]]]) -> None:
+    now = {rel: rendered(*parts) for rel, parts in pages.items()}
+    published = lexicon.full(now, now.__getitem__)
+    paths = sorted(now)
+    for n, parts in edits:
+        rel = paths[n % len(paths)]
+        before, now[rel] = now[rel], rendered(*parts)
+        done = lexicon.update(now, {rel: (before, now[rel])}, published.__getitem__, published)
+        assert done is not None
+        out, listed = done
+        published = {name: out.get(name, published.get(name, b"")) for name in listed}
+        whole = lexicon.full(now, now.__getitem__)
+        assert sorted(whole) == listed, "the same files, no shard left over or missing"
+        assert published == whole
+
+
+def test_an_update_that_does_not_find_what_it_should_gives_up() -> None:
+    now = {"a/index.html": rendered("Titre", "juges"), "b/index.html": rendered("Autre", "état")}
+    published = lexicon.full(now, now.__getitem__)
+    edit = {"a/index.html": (now["a/index.html"], rendered("Titre", "juge"))}
+    assert lexicon.update(now, edit, published.__getitem__, published) is not None
+    for damage in (b"", b"{not json", json.dumps({"version": 2}).encode()):
+        assert lexicon.update(now, edit, {**published, lexicon.PAGES: damage}.__getitem__, published) is None
+    wrong = {"a/index.html": (rendered("Titre", "juges juges juges"), rendered("Titre", "juge"))}
+    assert lexicon.update(now, wrong, published.__getitem__, published) is None, "not the version indexed"
+
+
+def test_the_site_with_constat_s_index_is_rebuilt_after_its_index_was_damaged(tmp_path: Path) -> None:
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(REPO / "templates", root / "templates")
+    with (root / "site.yaml").open("a", encoding="utf-8") as f:
+        f.write("search:\n  engine: constat\n")
+    assert not build(Project.at(root)).failed
+    site = root / "site"
+    assert (site / "recherche/index/pages.json").is_file() and not (site / "pagefind").exists()
+    assert b'data-engine="constat"' in (site / "recherche/index.html").read_bytes()
+    (site / "recherche/index/pages.json").write_text('{"version":1,"pages":[],"lengths":[]}\n')
+    claim = sorted((root / "claims").rglob("*.yaml"))[0]
+    data = yaml.safe_load(claim.read_text(encoding="utf-8"))
+    data["summary"] = "Brontosaure " + data["summary"]
+    claim.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert not build(Project.at(root)).failed
+    assert b"brontosaure" in (site / "recherche/index/w/br.json").read_bytes()
+    clean = tmp_path / "clean"
+    assert not build(Project.at(root, clean), fresh=True).failed
+    assert tree(site) == tree(clean)
