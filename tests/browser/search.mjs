@@ -5,7 +5,7 @@
 //   node tests/browser/search.mjs SEARCH_PAGE_URL QUERY [QUERY ...]
 //
 // Prints one JSON document on stdout: {"QUERY": {"status": "…", "results": [{"href", "title", "excerpt"}],
-// "requests": ["/…/pagefind/…", …], "errors": ["…"]}, …}: the status line the page shows, the
+// "requests": ["/…/pagefind/…" or "/…/recherche/index/…", …], "errors": ["…"]}, …}: the status line the page shows, the
 // results it lists, the index files it fetched and any script error. Exit status: 0 when every
 // query was answered (results or none), 2 on a tool error (message on stderr).
 //
@@ -37,7 +37,7 @@ async function search(context, pageUrl, query) {
   page.on('pageerror', (e) => record.errors.push(String(e)));
   page.on('request', (r) => {
     const u = new URL(r.url());
-    if (u.pathname.includes('/pagefind/')) record.requests.push(u.pathname);
+    if (u.pathname.includes('/pagefind/') || u.pathname.includes('/recherche/index/')) record.requests.push(u.pathname);
   });
   const url = new URL(pageUrl);
   url.searchParams.set('q', query);

@@ -1,0 +1,313 @@
+// The reader of Constat's own search index (templates/static/lexicon.js) against a small index
+// written here by hand after docs/search-index.md: five French pages, the shards the queries
+// below need and the pages' fragments, served by a fake fetch. tests/test_lexicon_js.py runs it.
+//
+//   node tests/browser/lexicon.test.mjs
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { fold, options, search, shardName, stem, words } from '../../templates/static/lexicon.js';
+
+// Page ids: the pages' paths in sorted order.
+const CONTROLES_ROUTIERS = 0; // affirmations/beauvau/controles-routiers/index.html
+const PERQUISITION = 1; //       affirmations/justice/perquisition-domicile/index.html
+const CONTROLE_IDENTITE = 2; //  affirmations/police/controle-identite/index.html
+const PERQUISITIONS_2023 = 3; // articles/perquisitions-2023/index.html
+const SECURITE_ROUTIERE = 4; //  articles/securite-routiere/index.html
+
+const LONG_TEXT = 'Les perquisitions en 2023 Le nombre des perquisitions a doublé en un an selon les '
+  + 'chiffres publiés ce mois par le ministère de l\'Intérieur, qui les attribue à la lutte contre les '
+  + 'trafics et à la hausse des moyens des enquêteurs dans les départements les plus touchés. La justice '
+  + 'a autorisé chaque opération ; la justice les vérifie ensuite, et la justice peut les annuler. Les '
+  + 'avocats contestent ces chiffres.';
+
+// Counts: a title word 5 times for each time it is in the title, once for each time elsewhere.
+// Lengths: title words × 5 + the other words. 0: 2 × 5 + 9 = 19 (“10 000” is two words);
+// 1: 1 × 5 + 21 = 26; 2: 3 × 5 + 11 = 26 (“d'identité” is two); 3: 4 × 5 + 66 = 86; 4: 2 × 5 + 9 = 19.
+const INDEX = {
+  'pages.json': {
+    lengths: [19, 26, 26, 86, 19],
+    pages: ['b9b1cb94cc2b', 'fb04f9369fa0', '1316f14317ee', 'a416517fbdfc', '13888d7a7e11'],
+    version: 1,
+  },
+  // Postings: gap, count for each page that has the word.
+  'w/co.json': {
+    contestent: [3, 1], contre: [3, 1, 1, 1], // pages 3 and 4
+    controle: [2, 6], controles: [0, 6], //      title and text once
+  },
+  'w/id.json': { identite: [1, 1, 1, 5] }, //   1 in the text, 2 in the title
+  'w/ju.json': { justice: [1, 1, 2, 3] }, //    1 once, 3 three times
+  'w/l.json': { l: [1, 1, 2, 1] }, //            pages 1 and 3
+  'w/le.json': { le: [2, 2, 1, 2, 1, 1], legale: [1, 1], les: [3, 13, 1, 1] }, // “Les” in 3's title
+  'w/mi.json': { ministere: [3, 1], ministre: [1, 1, 1, 2] }, // 1 once, 2 twice
+  'w/pe.json': { perquisition: [1, 6], perquisitions: [3, 6], peut: [3, 1] },
+  'w/po.json': { police: [0, 1, 1, 2, 1, 1] }, // 0 once, 1 twice, 2 once
+  'w/ro.json': { routiere: [4, 5], routiers: [0, 5] }, // only in the titles
+  'f/b9b1cb94cc2b.json': {
+    text: 'Contrôles routiers La police a mené 10\u00a0000 contrôles en 2023.',
+    title: 'Contrôles routiers',
+    url: 'affirmations/beauvau/controles-routiers/',
+  },
+  'f/fb04f9369fa0.json': {
+    text: 'Perquisition Selon la police, la police a vérifié l\'identité du ministre avant une perquisition '
+      + '<légale> & rapide ordonnée hier par la justice.',
+    title: 'Perquisition',
+    url: 'affirmations/justice/perquisition-domicile/',
+  },
+  'f/1316f14317ee.json': {
+    text: 'Contrôle d\'identité Selon le ministre, la police fait un contrôle ; le ministre insiste.',
+    title: 'Contrôle d\'identité',
+    url: 'affirmations/police/controle-identite/',
+  },
+  'f/a416517fbdfc.json': {
+    text: LONG_TEXT,
+    title: 'Les perquisitions en 2023',
+    url: 'articles/perquisitions-2023/',
+  },
+  'f/13888d7a7e11.json': {
+    text: 'Sécurité routière Le préfet a signé 12 arrêtés contre les excès.',
+    title: 'Sécurité routière',
+    url: 'articles/securite-routiere/',
+  },
+};
+
+// The fake server: the index under any base path, but pages.json says version 2 under /v2/,
+// the network is down under /offline/ and shards fail (HTTP 500) under /failing/.
+const requests = [];
+globalThis.fetch = async (url) => {
+  requests.push(String(url));
+  const [base, file] = String(url).split('recherche/index/');
+  if (base === '/offline/') throw new TypeError('Failed to fetch');
+  if (base === '/failing/' && file.startsWith('w/')) return new Response('Server error', { status: 500 });
+  const files = base === '/v2/' ? { ...INDEX, 'pages.json': { ...INDEX['pages.json'], version: 2 } } : INDEX;
+  if (!Object.hasOwn(files, file)) return new Response('Not found', { status: 404 });
+  return new Response(`${JSON.stringify(files[file])}\n`, { headers: { 'Content-Type': 'application/json' } });
+};
+
+// Each test its own base, so that none sees what another loaded.
+let sites = 0;
+async function fresh() {
+  const base = `/site${++sites}/`;
+  await options({ baseUrl: base });
+  return base;
+}
+
+function fetched(base) {
+  return requests.filter((url) => url.startsWith(base)).map((url) => url.slice(`${base}recherche/index/`.length));
+}
+
+async function ids(query) {
+  return (await search(query)).results.map((result) => result.id);
+}
+
+async function excerpt(query, id) {
+  const result = (await search(query)).results.find((r) => r.id === id);
+  assert.ok(result, `${query} finds page ${id}`);
+  return (await result.data()).excerpt;
+}
+
+// --- Words -----------------------------------------------------------------------------------
+
+test('fold: no accents, lower case, œ and æ as two letters', () => {
+  assert.equal(fold('Contrôle'), 'controle');
+  assert.equal(fold('Œuvre'), 'oeuvre');
+  assert.equal(fold('ÉTAT'), 'etat');
+  assert.equal(fold('Lætitia'), 'laetitia');
+});
+
+test('words: runs of letters and digits, everything else separates', () => {
+  assert.deepEqual(words('l\'armée'), ['l', 'armee']);
+  assert.deepEqual(words('Jean-Yves'), ['jean', 'yves']);
+  assert.deepEqual(words('10\u00a0000'), ['10', '000']); // no-break space
+  assert.deepEqual(words('10\u202f000'), ['10', '000']); // narrow no-break space
+  assert.deepEqual(words('« Hausse de 12 % », dit-il'), ['hausse', 'de', '12', 'dit', 'il']);
+  assert.deepEqual(words('…'), []);
+});
+
+test('stem: one final s or x, then one final e, only from long words', () => {
+  assert.equal(stem('perquisitions'), 'perquisition');
+  assert.equal(stem('conduites'), 'conduit');
+  assert.equal(stem(fold('France')), 'franc');
+  assert.equal(stem('des'), 'des');
+  assert.equal(stem('genoux'), 'genou');
+  assert.equal(stem('arme'), 'arme'); // 4 characters: kept
+});
+
+test('shard names: the first two characters, in hex unless a-z or 0-9', () => {
+  assert.equal(shardName('αθηνα'), '_3b1-3b8');
+  assert.equal(shardName('controle'), 'co');
+  assert.equal(shardName('7'), '7');
+  assert.equal(shardName('2023'), '20');
+  assert.equal(shardName('l'), 'l');
+});
+
+// --- Finding ---------------------------------------------------------------------------------
+
+test('accents and case are ignored', async () => {
+  await fresh();
+  assert.ok((await ids('controle')).includes(CONTROLE_IDENTITE)); // “Contrôle d'identité”
+  assert.deepEqual(await ids('CONTRÔLE'), await ids('controle'));
+  assert.deepEqual(await ids('Identité'), await ids('identite'));
+});
+
+test('a plural finds the singular and the singular the plural', async () => {
+  await fresh();
+  assert.deepEqual((await ids('perquisitions')).sort(), [PERQUISITION, PERQUISITIONS_2023]);
+  assert.deepEqual((await ids('perquisition')).sort(), [PERQUISITION, PERQUISITIONS_2023]);
+  // The exact word weighs more than a longer one: each query ranks its own form first.
+  assert.deepEqual(await ids('perquisitions'), [PERQUISITIONS_2023, PERQUISITION]);
+  assert.deepEqual(await ids('perquisition'), [PERQUISITION, PERQUISITIONS_2023]);
+});
+
+test('every term is required', async () => {
+  await fresh();
+  assert.deepEqual(await ids('perquisition police'), [PERQUISITION]);
+  assert.deepEqual((await ids('police contrôle')).sort(), [CONTROLES_ROUTIERS, CONTROLE_IDENTITE]);
+  assert.deepEqual(await ids('perquisition routiers'), []);
+});
+
+test('a one-character word is dropped when the query has a longer one', async () => {
+  const base = await fresh();
+  assert.deepEqual(await ids('l\'identité'), await ids('identité'));
+  assert.ok(!fetched(base).includes('w/l.json'));
+  assert.deepEqual(await ids('l'), [PERQUISITION, PERQUISITIONS_2023]); // l'identité, l'Intérieur
+  // As in the index, a one-character term matches that word only, not “la”.
+  assert.ok((await excerpt('l', PERQUISITION)).includes(' la police, la police a vérifié <mark>l</mark>&#39;identité'));
+});
+
+test('a word that no page has finds nothing, its shard missing', async () => {
+  const base = await fresh();
+  assert.deepEqual(await ids('zèbre'), []);
+  assert.deepEqual(await ids('police zèbre'), []);
+  assert.ok(fetched(base).includes('w/ze.json'));
+  assert.deepEqual(await ids('ministr'), [CONTROLE_IDENTITE, PERQUISITION]); // not “ministère”
+  assert.deepEqual(await ids(' … !'), []);
+});
+
+// --- Ranking ---------------------------------------------------------------------------------
+
+test('a page with the word in its title ranks first', async () => {
+  await fresh();
+  // Page 1 has “identité” in its text, page 2 in its title.
+  assert.deepEqual(await ids('identite'), [CONTROLE_IDENTITE, PERQUISITION]);
+});
+
+test('a page with the word more often ranks first', async () => {
+  await fresh();
+  assert.deepEqual(await ids('justice'), [PERQUISITIONS_2023, PERQUISITION]);
+  assert.deepEqual(await ids('police'), [PERQUISITION, CONTROLES_ROUTIERS, CONTROLE_IDENTITE]);
+});
+
+test('rarer words weigh more', async () => {
+  await fresh();
+  // Pages 1 and 2 have the same length; 1 has “police” twice and “ministre” once, 2 the other way
+  // round. “ministre” is on 2 pages of 5, “police” on 3: it decides.
+  const both = (await search('police ministre')).results;
+  assert.deepEqual(both.map((r) => r.id), [CONTROLE_IDENTITE, PERQUISITION]);
+  assert.ok(both[0].score > both[1].score);
+});
+
+test('equal scores keep the order of the pages', async () => {
+  await fresh();
+  // “routiers” (page 0) and “routière” (page 4): each on one page of the same length, 5 times,
+  // each a longer word than “routier”. The shard lists “routiere” first.
+  const results = (await search('routier')).results;
+  assert.deepEqual(results.map((r) => r.id), [CONTROLES_ROUTIERS, SECURITE_ROUTIERE]);
+  assert.equal(results[0].score, results[1].score);
+});
+
+test('scores follow the formula of the spec', async () => {
+  await fresh();
+  // “identite” on page 2: full match, df 2 of N = 5, count 5, length 26, mean length 35.2.
+  const [first] = (await search('identite')).results;
+  const idf = Math.log(1 + (5 - 2 + 0.5) / (2 + 0.5));
+  const tf = 5 * 2.2 / (5 + 1.2 * (0.25 + 0.75 * 26 / 35.2));
+  assert.ok(Math.abs(first.score - idf * tf) < 1e-12, `${first.score} ≠ ${idf * tf}`);
+});
+
+test('a term scores by the best of its words on a page, and once', async () => {
+  await fresh();
+  // Page 3 has “le” twice (a full match, on 3 pages of 5) and “les” 13 times (by its start, on 2).
+  const score = (await search('le')).results.find((r) => r.id === PERQUISITIONS_2023).score;
+  const part = (weight, df, count) => weight * Math.log(1 + (5 - df + 0.5) / (df + 0.5))
+    * count * 2.2 / (count + 1.2 * (0.25 + 0.75 * 86 / 35.2));
+  const best = Math.max(part(1, 3, 2), part(0.7, 2, 13));
+  assert.ok(Math.abs(score - best) < 1e-12, `${score} ≠ ${best}`);
+  const once = (await search('police')).results;
+  assert.deepEqual((await search('Police police POLICE')).results.map((r) => [r.id, r.score]),
+    once.map((r) => [r.id, r.score]));
+});
+
+// --- Showing a result ------------------------------------------------------------------------
+
+test('data: the address with the base path, the title and the excerpt', async () => {
+  await options({ baseUrl: '/sub/' });
+  const [result] = (await search('controle')).results;
+  assert.deepEqual(await result.data(), {
+    url: '/sub/affirmations/police/controle-identite/',
+    meta: { title: 'Contrôle d\'identité' },
+    excerpt: '<mark>Contrôle</mark> d&#39;identité Selon le ministre, la police fait un <mark>contrôle</mark> ; '
+      + 'le ministre insiste.',
+  });
+});
+
+test('the excerpt marks the matching words as written and escapes the rest', async () => {
+  await fresh();
+  assert.equal(await excerpt('perquisitions', PERQUISITION),
+    '<mark>Perquisition</mark> Selon la police, la police a vérifié l&#39;identité du ministre avant une '
+    + '<mark>perquisition</mark> &lt;légale&gt; &amp; rapide ordonnée hier par la justice.');
+  assert.equal(await excerpt('police ministre', PERQUISITION),
+    'Perquisition Selon la <mark>police</mark>, la <mark>police</mark> a vérifié l&#39;identité du '
+    + '<mark>ministre</mark> avant une perquisition &lt;légale&gt; &amp; rapide ordonnée hier par la justice.');
+});
+
+test('a long text gives the 30 words with the most matches, cut at words', async () => {
+  await fresh();
+  // “justice” is the 50th, 56th and 62nd of 70 words: the first window of 30 words that holds
+  // all three starts at the 33rd and ends with the third.
+  assert.equal(await excerpt('justice', PERQUISITIONS_2023),
+    'les trafics et à la hausse des moyens des enquêteurs dans les départements les plus touchés. '
+    + 'La <mark>justice</mark> a autorisé chaque opération ; la <mark>justice</mark> les vérifie ensuite, '
+    + 'et la <mark>justice</mark>');
+  // Both “perquisitions” are in the first 30 words: the window starts with the text.
+  const first = await excerpt('perquisitions', PERQUISITIONS_2023);
+  assert.ok(first.startsWith('Les <mark>perquisitions</mark> en 2023 Le nombre des <mark>perquisitions</mark> '));
+  assert.ok(first.endsWith(' qui les attribue à la'), first);
+});
+
+// --- Loading ---------------------------------------------------------------------------------
+
+test('pages.json and each shard are fetched once across searches', async () => {
+  const base = await fresh();
+  await search('contrôle police');
+  await search('police controles');
+  await search('perquisition');
+  assert.deepEqual(fetched(base), ['pages.json', 'w/co.json', 'w/po.json', 'w/pe.json']);
+});
+
+test('a fragment is fetched only for the results shown, and once', async () => {
+  const base = await fresh();
+  const { results } = await search('police');
+  assert.equal(results.length, 3);
+  assert.ok(!fetched(base).some((file) => file.startsWith('f/')));
+  await results[0].data();
+  await results[0].data();
+  assert.deepEqual(fetched(base).filter((file) => file.startsWith('f/')), ['f/fb04f9369fa0.json']);
+});
+
+test('another version of the index is an error', async () => {
+  await options({ baseUrl: '/v2/' });
+  await assert.rejects(search('police'), /version/);
+});
+
+test('a network error is an error, and the next search tries again', async () => {
+  await options({ baseUrl: '/offline/' });
+  await assert.rejects(search('police'), TypeError);
+  await assert.rejects(search('police'), TypeError);
+  assert.equal(requests.filter((url) => url === '/offline/recherche/index/pages.json').length, 2);
+});
+
+test('a shard that fails to load (not a 404) is an error', async () => {
+  await options({ baseUrl: '/failing/' });
+  await assert.rejects(search('police'), /HTTP 500/);
+});
