@@ -20,6 +20,10 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 FOLDER = "recherche/index/"
 PAGES = FOLDER + "pages.json"
@@ -144,12 +148,12 @@ def url_of(rel: str) -> str:
 
 
 def keys(paths: Iterable[str]) -> dict[str, str]:
-    """Each page's fragment key (paths in sorted order): 12 hex digits of its path's SHA-256, then
+    """Each page's fragment key (paths in sorted order): 8 hex digits of its path's SHA-256, then
     -2, -3… for a path whose key an earlier one has."""
     taken: set[str] = set()
     out = {}
     for rel in sorted(paths):
-        key = base = hashlib.sha256(rel.encode()).hexdigest()[:12]
+        key = base = hashlib.sha256(rel.encode()).hexdigest()[:8]
         n = 1
         while key in taken:
             n += 1
@@ -202,91 +206,184 @@ def _pages_file(paths: list[str], page_keys: Mapping[str, str], lengths: list[in
 def full(paths: Iterable[str], read: Callable[[str], bytes]) -> dict[str, bytes]:
     """Every file of the index of these pages (paths in the site; ``read`` gives a page's bytes).
 
-    One page at a time, its counts added to the postings and let go: a page's counts in a dict
-    are some 15 KB, the postings 8 bytes a word of a page (18 MB for 11,000 pages of the
-    benchmark, against some 150 MB of the pages' dicts)."""
+    The pages are read in runs of SHARE_PAGES, on every core on a large site (forking.shared),
+    each run's counts added to postings and let go: a page's counts in a dict are some 15 KB,
+    postings 8 bytes a word of a page (18 MB for the 11,000 pages of the benchmark, against some
+    150 MB of the pages' dicts). The shards are then written on every core too."""
     ordered = sorted(paths)
     page_keys = keys(ordered)
+    runs = [(start, ordered[start:start + SHARE_PAGES]) for start in range(0, len(ordered), SHARE_PAGES)]
+    _SHARED.update(read=read, keys=page_keys)
+    try:
+        done = _on_every_core(_run, runs)
+        postings: dict[str, array[int]] = {}
+        lengths: list[int] = []
+        files: dict[str, bytes] = {}
+        for run_lengths, fragments, run_postings in done:
+            lengths += run_lengths
+            files.update(fragments)
+            for word, found in run_postings.items():  # in the order of the runs: ids increasing
+                if word in postings:
+                    postings[word] += found
+                else:
+                    postings[word] = found
+        del done
+        by_shard: dict[str, list[str]] = {}
+        for word in postings:
+            by_shard.setdefault(shard_name(word), []).append(word)
+        _SHARED.update(postings=postings)
+        shards = [sorted(by_shard[name]) for name in sorted(by_shard)]
+        groups = [shards[n::SHARD_GROUPS] for n in range(min(SHARD_GROUPS, len(shards)))]
+        for written in _on_every_core(_shards, groups):
+            files.update(written)
+    finally:
+        _SHARED.clear()
+    files[PAGES] = _pages_file(ordered, page_keys, lengths)
+    return files
+
+
+SHARE_PAGES = 500
+"""Pages in a run of the index built whole: runs are shared between the cores."""
+SHARD_GROUPS = 16
+"""Groups of shards written by the cores, each taking the next group left."""
+SHARE_FROM = 2000
+"""Fewer pages are indexed in this process alone: forking costs more than it saves."""
+
+_SHARED: dict[str, Any] = {}
+"""What full() gives its runs, inherited by the forked workers (a closure cannot be pickled)."""
+
+
+def _on_every_core(work: Callable[[T], R], jobs: list[T]) -> list[R]:
+    from constat.forking import can_fork, shared
+
+    pages = len(_SHARED["keys"])
+    if pages >= SHARE_FROM and len(jobs) > 1 and can_fork():
+        return shared(work, jobs)
+    return [work(job) for job in jobs]
+
+
+def _run(job: tuple[int, list[str]]) -> tuple[list[int], dict[str, bytes], dict[str, array[int]]]:
+    """A run of pages: their lengths, fragments and postings (ids from the run's first)."""
+    start, paths = job
+    read, page_keys = _SHARED["read"], _SHARED["keys"]
     postings: dict[str, array[int]] = {}
-    lengths: list[int] = []
-    files: dict[str, bytes] = {}
-    for page_id, rel in enumerate(ordered):
+    lengths = []
+    fragments = {}
+    for page_id, rel in enumerate(paths, start):
         entry = page(read(rel))
         if entry is None:
             raise ValueError(f"{rel} has no indexed element")
         lengths.append(entry.length)
-        files[fragment_path(page_keys[rel])] = fragment(rel, entry)
+        fragments[fragment_path(page_keys[rel])] = fragment(rel, entry)
         for word, count in entry.counts.items():
             found = postings.get(word)
             if found is None:
                 found = postings[word] = array("I")
             found.append(page_id)
             found.append(count)
-    shards: dict[str, dict[str, list[int]]] = {}
-    for word, found in postings.items():
-        shards.setdefault(shard_name(word), {})[word] = _encoded(found)
-    files.update((shard_path(name), _json(shard)) for name, shard in shards.items())
-    files[PAGES] = _pages_file(ordered, page_keys, lengths)
-    return files
+    return lengths, fragments, postings
 
 
-def update(paths: Iterable[str], changed: Mapping[str, tuple[bytes, bytes]],
-           published: Callable[[str], bytes], files: Iterable[str]) -> tuple[dict[str, bytes], list[str]] | None:
-    """The files an edit changes in an index of the same pages, and every file of the index after it.
+def _shards(group: list[list[str]]) -> dict[str, bytes]:
+    """The files of a group of shards, each given as its words."""
+    postings = _SHARED["postings"]
+    return {shard_path(shard_name(words[0])): _json({word: _encoded(postings[word]) for word in words})
+            for words in group}
 
-    ``changed``: each changed page's bytes as the index has them (published) and as they are now;
-    ``published`` reads a file of the index as published; ``files`` are its files. None when the
-    published index does not hold what it should (a page or a file missing, a count that is not the
-    page's): the caller builds it whole."""
+
+def update(paths: Iterable[str], changed: Mapping[str, tuple[bytes | None, bytes]],
+           published: Callable[[str], bytes], files: Iterable[str],
+           previous: Iterable[str] | None = None) -> tuple[dict[str, bytes], list[str]] | None:
+    """The files an edit changes in the published index, and every file of the index after it.
+
+    ``paths`` are the pages indexed now, ``previous`` those the published index has (the same by
+    default); ``changed`` gives each page changed or added its bytes as the index has them (None
+    for a page added) and as they are now; ``published`` reads a file of the published index,
+    whose files are ``files``. None when the published index does not hold what it should (a file
+    missing or damaged, a page's length that is not the one of its version given): the caller
+    builds it whole.
+
+    When no page came or went, only the shards of the words whose counts changed are rewritten.
+    Otherwise the ids after the first page added or removed move, and every shard is rewritten
+    with its ids renumbered: some 9 MB of JSON read and written at 11,000 pages, against their
+    words counted again."""
     ordered = sorted(paths)
+    before = sorted(previous) if previous is not None else ordered
     ids = {rel: n for n, rel in enumerate(ordered)}
-    page_keys = keys(ordered)
+    page_keys, old_keys = keys(ordered), keys(before)
     have = set(files)
     try:
         table = json.loads(published(PAGES))
     except (OSError, ValueError):
         return None
     if (not isinstance(table, dict) or table.get("version") != VERSION
-            or table.get("pages") != [page_keys[rel] for rel in ordered]
-            or len(table.get("lengths", ())) != len(ordered)):
+            or table.get("pages") != [old_keys[rel] for rel in before]
+            or not isinstance(table.get("lengths"), list) or len(table["lengths"]) != len(before)):
         return None
-    lengths = list(table["lengths"])
+    old_lengths = dict(zip(before, table["lengths"], strict=True))
+    lengths = [old_lengths.get(rel, 0) for rel in ordered]
     out: dict[str, bytes] = {}
-    # word → page id → new count (0: the page no longer has it)
     moved: dict[str, dict[int, int]] = {}
-    for rel, (before, now) in changed.items():
-        old, new = page(before), page(now)
-        if old is None or new is None or rel not in ids:
+    """word → page id (now) → its new count (0: the page no longer has it)"""
+    for rel, (then, now) in changed.items():
+        old = page(then) if then is not None else _NOTHING
+        new = page(now)
+        if old is None or new is None or rel not in ids or (then is None) != (rel not in old_lengths):
             return None
-        if lengths[ids[rel]] != old.length:
+        if then is not None and old_lengths[rel] != old.length:
             return None
         lengths[ids[rel]] = new.length
         out[fragment_path(page_keys[rel])] = fragment(rel, new)
         for word in old.counts.keys() | new.counts.keys():
             if old.counts.get(word) != new.counts.get(word):
                 moved.setdefault(word, {})[ids[rel]] = new.counts.get(word, 0)
+    if len(out) != len(changed):
+        return None  # two pages' fragments in one file: not this index
+    # Fragments: those of pages gone, or whose key moved (a collision), go; a page whose key moved
+    # keeps its bytes under the new key.
+    for rel in before:
+        if rel not in ids or page_keys[rel] != old_keys[rel]:
+            have.discard(fragment_path(old_keys[rel]))
+    for rel in ordered:
+        if rel not in changed and page_keys[rel] != old_keys.get(rel):
+            try:
+                out[fragment_path(page_keys[rel])] = published(fragment_path(old_keys[rel]))
+            except (OSError, KeyError):
+                return None
     out[PAGES] = _pages_file(ordered, page_keys, lengths)
+    renumber = None if before == ordered else [ids.get(rel) for rel in before]
     by_shard: dict[str, list[str]] = {}
     for word in moved:
         by_shard.setdefault(shard_name(word), []).append(word)
-    for name, shard_words in by_shard.items():
+    if renumber is not None:
+        for rel in have:
+            if rel.startswith(FOLDER + "w/"):
+                by_shard.setdefault(rel[len(FOLDER) + 2:].removesuffix(".json"), [])
+    for name, shard_words in sorted(by_shard.items()):
         rel = shard_path(name)
+        shard = {}
         if rel in have:
             try:
                 shard = json.loads(published(rel))
             except (OSError, ValueError):
                 return None
-        else:
-            shard = {}
-        for word in shard_words:
-            counts = _decoded(shard.get(word, []))
-            for page_id, count in moved[word].items():
+            if not isinstance(shard, dict):
+                return None
+        edited = shard_words if renumber is None else list(shard.keys() | set(shard_words))
+        for word in edited:
+            try:
+                counts = _decoded(shard.get(word, []))
+                if renumber is not None:
+                    counts = {moved_to: n for old_id, n in counts.items() if (moved_to := renumber[old_id]) is not None}
+            except (IndexError, TypeError):
+                return None  # not postings this index writes
+            for page_id, count in moved.get(word, {}).items():
                 if count:
                     counts[page_id] = count
                 else:
                     counts.pop(page_id, None)
             if counts:
-                flat = array("I")
+                flat: array[int] = array("I")
                 for page_id in sorted(counts):
                     flat.append(page_id)
                     flat.append(counts[page_id])
@@ -298,4 +395,10 @@ def update(paths: Iterable[str], changed: Mapping[str, tuple[bytes, bytes]],
             have.add(rel)
         else:
             have.discard(rel)
+            out.pop(rel, None)
+    have.update(rel for rel in out if rel.startswith(FOLDER + "f/") or rel == PAGES)
     return out, sorted(have)
+
+
+_NOTHING = Page("", "", {}, 0)
+"""What a page added gave the index before: nothing."""
