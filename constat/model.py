@@ -40,8 +40,8 @@ class Site:
     dossier_introduction_html: str | None
     search_part_pages: int | None = None
     """site.yaml's search.part_pages: pages per part of the search index (None: search.PART_PAGES)."""
-    search_engine: str = "pagefind"
-    """site.yaml's search.engine: ``pagefind``, or ``constat`` for Constat's own index (constat/lexicon.py)."""
+    search_engine: str = "constat"
+    """site.yaml's search.engine: ``constat``, Constat's own index (constat/lexicon.py), or ``pagefind``."""
 
     def url(self, permalink: str) -> str:
         """A site-absolute link for a permalink such as ``/articles/x/``."""
@@ -381,7 +381,7 @@ def _site(data: dict[str, Any]) -> Site:
         report_url=data.get("report_url"), dossier_title=dossier.get("title"),
         dossier_introduction_html=markdown_to_html(dossier["introduction"]) if dossier else None,
         search_part_pages=(data.get("search") or {}).get("part_pages"),
-        search_engine=(data.get("search") or {}).get("engine", "pagefind"),
+        search_engine=(data.get("search") or {}).get("engine", "constat"),
     )
 
 

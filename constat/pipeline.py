@@ -479,10 +479,10 @@ def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entr
     writes go into ``files``, those of the published index it keeps into ``keep``. Returns the
     state's search, search_files and search_hidden.
 
-    Kept as published when its pages did not change; updated in place when the same pages are
-    indexed and at most half of them changed, each changed page as published being the version
-    the index has (the hash of its indexed part, as for the vocabulary); built whole otherwise, or
-    when the published index does not hold what it should (lexicon.update)."""
+    Kept as published when its pages did not change; updated in place when at most half of them
+    changed, came or went, each changed page as published being the version the index has (the
+    hash of its indexed part, as for the vocabulary); built whole otherwise, or when the
+    published index does not hold what it should (lexicon.update)."""
     from constat import lexicon
     from constat.search import part_key
 
@@ -493,11 +493,12 @@ def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entr
     listed: list[str] | None = None
     if intact and state.search.get(folder) == key:
         listed = published
-    elif (intact and state.search.get(folder) == part_key(folder, state.indexed, made_by)
-          and state.indexed.keys() == indexed.keys()):
-        changed = [rel for rel, sha in indexed.items() if state.indexed[rel] != sha]
-        pages = _as_indexed(changed, state.indexed, before, page) if len(changed) <= len(indexed) // 2 else None
-        done = lexicon.update(indexed, pages, before, published) if pages else None
+    elif intact and state.search.get(folder) == part_key(folder, state.indexed, made_by):
+        changed = [rel for rel, sha in indexed.items() if state.indexed.get(rel) != sha]
+        gone = len(state.indexed.keys() - indexed.keys())
+        few = len(changed) + gone <= len(indexed) // 2
+        pages = _as_indexed(changed, state.indexed, before, page) if few else None
+        done = lexicon.update(indexed, pages, before, published, state.indexed) if pages is not None else None
         if done is not None:
             files.update(done[0])
             listed = done[1]
@@ -512,13 +513,16 @@ def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entr
 
 
 def _as_indexed(changed: list[str], indexed: dict[str, str], before: Callable[[str], bytes],
-                page: Callable[[str], bytes]) -> dict[str, tuple[bytes, bytes]] | None:
-    """Each changed page as published and as it is now; None when one is not there as published
-    in the version the index has (the hash of its indexed part)."""
+                page: Callable[[str], bytes]) -> dict[str, tuple[bytes | None, bytes]] | None:
+    """Each changed page as published (None for a page added) and as it is now; None when one is
+    not there as published in the version the index has (the hash of its indexed part)."""
     from constat.search import indexed_part
 
-    pages = {}
+    pages: dict[str, tuple[bytes | None, bytes]] = {}
     for rel in changed:
+        if rel not in indexed:
+            pages[rel] = (None, page(rel))
+            continue
         try:
             old = before(rel)
         except OSError:

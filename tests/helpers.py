@@ -48,6 +48,18 @@ def copy_project(source: Path, dest: Path) -> Path:
     return dest
 
 
+def with_search(root: Path, **settings: object) -> Path:
+    """The project at ``root`` with site.yaml's ``search:`` set (it has none): e.g. engine="pagefind"."""
+    with (root / "site.yaml").open("a", encoding="utf-8") as f:
+        f.write("search:\n" + "".join(f"  {key}: {value}\n" for key, value in settings.items()))
+    return root
+
+
+def pagefind_project(source: Path, dest: Path, **settings: object) -> Path:
+    """A copy of the project at ``source`` whose search index Pagefind builds (site.yaml's search.engine)."""
+    return with_search(copy_project(source, dest), engine="pagefind", **settings)
+
+
 def leftovers(folder: Path) -> list[str]:
     """What a build left beside its output folder other than its cache and back buffer."""
     return sorted(p.name for p in folder.glob(".site.*") if p.name not in (".site.cache", ".site.back"))

@@ -19,25 +19,37 @@ from constat.memo import TABLES
 from constat.pipeline import Project, build
 from constat.search import indexed_part, is_indexed, page_words
 from constat.spool import Spool
-from tests.helpers import GOLDEN, MINI, REPO, build_py, cli, copy_project, leftovers, tree, tree_diff
+from tests.helpers import GOLDEN, MINI, REPO, build_py, cli, copy_project, leftovers, pagefind_project, tree, tree_diff
 
 
 def test_the_mini_site_matches_its_golden_pages(tmp_path: Path) -> None:
     """If this fails after an intended change, run `make golden` and review `git diff tests/golden`."""
     out = tmp_path / "site"
     assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
-    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    built = {name: data for name, data in tree(out).items() if not name.startswith(SEARCH_INDEXES)}
     golden = tree(GOLDEN)
     assert built == golden, tree_diff(golden, built)
+
+
+SEARCH_INDEXES = ("pagefind/", "recherche/index/")
+"""Left out of the golden pages: tests/test_lexicon.py and tests/test_search.py check the indexes."""
 
 
 def test_the_search_index_covers_claim_and_article_pages_only(tmp_path: Path) -> None:
     out = tmp_path / "site"
     assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
-    entry = json.loads((out / "pagefind/pagefind-entry.json").read_text())
+    pages = json.loads((out / "recherche/index/pages.json").read_text())["pages"]
+    urls = sorted(json.loads((out / f"recherche/index/f/{key}.json").read_text())["url"] for key in pages)
+    assert [url.split("/")[0] for url in urls] == ["affirmations"] * 8 + ["articles"] * 2, (
+        f"8 claims and 2 articles are indexed: {urls}")
+    assert not (out / "pagefind").exists(), "Constat's own index by default (site.yaml's search.engine)"
+    root = pagefind_project(MINI, tmp_path / "p")
+    assert cli("build", "--root", str(root)).code == 0
+    entry = json.loads((root / "site/pagefind/pagefind-entry.json").read_text())
     assert entry["languages"]["fr"]["page_count"] == 8 + 2, "8 claims and 2 articles are indexed"
-    assert (out / "pagefind/pagefind.js").is_file()
-    assert not list(out.glob("pagefind/pagefind-ui.*")), "the ready-made UI is not shipped"
+    assert (root / "site/pagefind/pagefind.js").is_file()
+    assert not list((root / "site").glob("pagefind/pagefind-ui.*")), "the ready-made UI is not shipped"
+    assert not (root / "site/recherche/index").exists()
 
 
 def test_same_input_builds_a_byte_identical_site(tmp_path: Path) -> None:
@@ -144,7 +156,7 @@ def test_pages_rendered_on_every_core_are_the_golden_pages(tmp_path: Path, monke
     out = tmp_path / "site"
     assert cli("build", "--root", str(MINI), "--out", str(out)).code == 0
     assert forks == ["fork", "fork"], "the files were prepared, then the pages rendered, by forked workers"
-    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    built = {name: data for name, data in tree(out).items() if not name.startswith(SEARCH_INDEXES)}
     golden = tree(GOLDEN)
     assert built == golden, tree_diff(golden, built)
 
@@ -207,8 +219,7 @@ def test_work_shared_between_processes_is_all_handed_back_and_kept_once(
                        if not (name == "templates" and key[0] == "code")}  # Jinja keys it by the file's path
                 for name in TABLES}
 
-    serial = copy_project(MINI, tmp_path / "serial")
-    (serial / "site.yaml").write_text((serial / "site.yaml").read_text("utf-8") + "search:\n  part_pages: 2\n", "utf-8")
+    serial = pagefind_project(MINI, tmp_path / "serial", part_pages=2)
     parallel = copy_project(serial, tmp_path / "parallel")
     assert cli("build", "--root", str(serial)).code == 0
     monkeypatch.setattr(render, "PARALLEL_FROM", 1)
@@ -301,7 +312,7 @@ def test_an_editors_own_files_in_templates_are_neither_read_nor_published(
     out = tmp_path / "site"
     run = cli("build", "--root", str(root), "--out", str(out))
     assert run.code == 0, run.err
-    built = {name: data for name, data in tree(out).items() if not name.startswith("pagefind/")}
+    built = {name: data for name, data in tree(out).items() if not name.startswith(SEARCH_INDEXES)}
     golden = tree(GOLDEN)
     assert built == golden, tree_diff(golden, built)
 

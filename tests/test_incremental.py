@@ -752,8 +752,8 @@ EACH_TEMPLATE_ALONE = [[Edit("template", n, 0)] for n in range(len(TEMPLATE_SPOT
 """Pages are keyed by the templates they use: each template edited alone must re-render its users."""
 
 
-@pytest.mark.parametrize("search", ["", "part_pages: 2", "engine: constat"],
-                         ids=["one-search-index", "search-index-in-parts", "constat-search-index"])
+@pytest.mark.parametrize("search", ["", "engine: pagefind", "engine: pagefind\n  part_pages: 2"],
+                         ids=["constat-search-index", "pagefind-one-index", "pagefind-index-in-parts"])
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.lists(edits, min_size=1, max_size=3), min_size=1, max_size=5))
 @example(steps=EVERY_KIND)
@@ -761,9 +761,9 @@ EACH_TEMPLATE_ALONE = [[Edit("template", n, 0)] for n in range(len(TEMPLATE_SPOT
 def test_any_sequence_of_edits_builds_incrementally_to_the_bytes_of_a_clean_build(
         clean_builds: CleanBuilds, search: str, steps: list[list[Edit]]) -> None:
     """After each step (one to a few edits, as an editor saves several files or git switches branch)
-    the site is built in place and compared with a clean build of the same inputs. Also with the
-    search index in parts of 2 pages (site.yaml's search.part_pages), as a large site has it, and
-    with Constat's own search index, which an edit updates in place (constat/lexicon.py)."""
+    the site is built in place and compared with a clean build of the same inputs: with Constat's
+    own search index, which an edit updates in place (constat/lexicon.py), with Pagefind's, and
+    with Pagefind's in parts of 2 pages (site.yaml's search.part_pages), as a large site has it."""
     with tempfile.TemporaryDirectory(prefix="constat-incremental-") as tmp:
         ws = Workspace(new_project(Path(tmp) / "p"))
         if search:
@@ -773,11 +773,11 @@ def test_any_sequence_of_edits_builds_incrementally_to_the_bytes_of_a_clean_buil
                + (f", site.yaml's search: {search}" if search else "")]
         published = build_and_compare(ws, clean_builds, log, {})
         assert published, "the fixture builds"
-        if search == "engine: constat":
+        if not search:
             assert "recherche/index/pages.json" in published and "pagefind/parts.json" not in published
         else:
             parts = json.loads(published["pagefind/parts.json"][0])["parts"]
-            assert (len(parts) > 1) == (search == "part_pages: 2"), parts
+            assert (len(parts) > 1) == ("part_pages" in search), parts
         for n, step in enumerate(steps, 1):
             for edit in step:
                 log.append(f"step {n}, {edit!r}: {ws.apply(edit)}")
@@ -838,7 +838,7 @@ def test_the_vocabulary_is_counted_again_when_site_no_longer_has_the_pages_it_co
     # outside it).
     root = new_project(tmp_path / "p")
     with (root / "site.yaml").open("a", encoding="utf-8") as f:
-        f.write("search:\n  part_pages: 2\n")
+        f.write("search:\n  engine: pagefind\n  part_pages: 2\n")
     assert not build(Project.at(root)).failed
     assert read_state(root / "site").vocabulary == vocabulary_of(tree(root / "site"))
     page = root / "site/affirmations/budget-regional/emplois-300/index.html"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from constat import search
 from constat.model import Site
 from constat.pipeline import Project, build
-from tests.helpers import MINI, REPO, copy_project, tree
+from tests.helpers import MINI, REPO, copy_project, pagefind_project, tree
 
 
 def test_a_large_index_is_built_without_waiting_forever() -> None:
@@ -54,7 +54,7 @@ def test_a_large_index_is_built_without_waiting_forever() -> None:
 
 def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    root = copy_project(MINI, tmp_path / "p")
+    root = pagefind_project(MINI, tmp_path / "p")
     shutil.copytree(REPO / "templates", root / "templates")
     assert not build(Project.at(root)).failed
     runs = []
@@ -74,7 +74,7 @@ def test_the_index_is_reused_when_the_indexed_pages_did_not_change(tmp_path: Pat
 
 
 def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
-    root = copy_project(MINI, tmp_path / "p")
+    root = pagefind_project(MINI, tmp_path / "p")
     assert not build(Project.at(root)).failed
     index_before = tree(root / "site" / "pagefind")
     claim = root / "claims/budget-regional/budget-hausse-12.yaml"
@@ -95,7 +95,7 @@ def test_the_preview_indexes_after_showing_the_pages(tmp_path: Path) -> None:
 def test_an_interrupted_index_publishes_nothing_and_the_next_build_completes(tmp_path: Path) -> None:
     # The preview stops the search index it builds while idle when a save comes in: Pagefind is
     # stopped, site/ stays as it was, and the index is built by a later build.
-    root = copy_project(MINI, tmp_path / "p")
+    root = pagefind_project(MINI, tmp_path / "p")
     assert not build(Project.at(root)).failed
     claim = root / "claims/budget-regional/budget-hausse-12.yaml"
     claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Revu, ", 1), "utf-8")
@@ -276,7 +276,7 @@ def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build
     real = search.index_parts
     monkeypatch.setattr(search, "index_parts", lambda parts, site, vocabulary, interrupt, out:
                         runs.append(sorted(parts)) or real(parts, site, vocabulary, interrupt, out=out))
-    root = copy_project(MINI, tmp_path / "p")
+    root = pagefind_project(MINI, tmp_path / "p")
     assert not build(Project.at(root)).failed
     folders = json.loads((root / "site" / search.PARTS_FILE).read_text("utf-8"))["parts"]
     assert len(folders) == 2 and runs == [folders], "the mini site's two articles, each with its claims"
@@ -311,7 +311,7 @@ def test_an_index_in_parts_is_rebuilt_part_by_part_to_the_bytes_of_a_clean_build
 def test_the_size_of_the_parts_is_a_setting_of_site_yaml_checked_like_the_others(tmp_path: Path) -> None:
     root = copy_project(MINI, tmp_path / "p")
     site = root / "site.yaml"
-    site.write_text(site.read_text("utf-8") + "search:\n  part_pages: 0\n", "utf-8")
+    site.write_text(site.read_text("utf-8") + "search:\n  engine: pagefind\n  part_pages: 0\n", "utf-8")
     report = build(Project.at(root))
     assert report.failed
     line = site.read_text("utf-8").split("\n").index("  part_pages: 0") + 1
@@ -325,9 +325,13 @@ def test_the_size_of_the_parts_is_a_setting_of_site_yaml_checked_like_the_others
     assert 1 < len(index["parts"]) <= -(-pages // 4)  # the mini site's two articles, each with its claims
 
 
-def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) -> None:
-    # Found by tests/test_incremental.py: every article deleted, and Pagefind's command refuses an empty folder.
+@pytest.mark.parametrize("engine", ["pagefind", "constat"])
+def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path, engine: str) -> None:
+    # Found by tests/test_incremental.py: every article deleted, and Pagefind's command refuses an
+    # empty folder. Constat's own index is then one of no page, which answers nothing.
     root = copy_project(MINI, tmp_path / "p")
+    with (root / "site.yaml").open("a", encoding="utf-8") as f:
+        f.write(f"search:\n  engine: {engine}\n")
     shutil.rmtree(root / "claims")
     for article in (root / "content").glob("*.md"):
         article.unlink()
@@ -335,6 +339,9 @@ def test_a_site_with_nothing_to_index_builds_without_an_index(tmp_path: Path) ->
     assert not report.failed, [p.format() for p in report.problems]
     assert (root / "site/index.html").is_file()
     assert not (root / "site/pagefind").exists()
+    if engine == "constat":
+        assert sorted(tree(root / "site/recherche/index")) == ["pages.json"]
+        assert json.loads((root / "site/recherche/index/pages.json").read_text("utf-8"))["pages"] == []
 
 
 @given(st.lists(st.one_of(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),

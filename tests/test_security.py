@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import os
@@ -180,14 +179,16 @@ def test_no_payload_survives_in_the_feeds_the_data_or_the_search_index(hostile_s
     for row in csv.reader(io.StringIO((hostile_site / "donnees/affirmations.csv").read_text("utf-8"))):
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@")), f"a spreadsheet would run {cell[:40]}"
-    fragments = list((hostile_site / "pagefind/fragment").glob("*.pf_fragment"))
+    fragments = list((hostile_site / "recherche/index/f").glob("*.json"))
     assert fragments
     for fragment in fragments:
-        record = json.loads(gzip.decompress(fragment.read_bytes()).removeprefix(b"pagefind_dcd"))
+        record = json.loads(fragment.read_text("utf-8"))
         # The search page shows index text with textContent only; the index must stay data.
-        assert isinstance(record["content"], str)
-    script = (REPO / "templates/static/search.js").read_text("utf-8")
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+        assert isinstance(record["text"], str) and isinstance(record["title"], str)
+    assert any(MARK in fragment.read_text("utf-8") for fragment in fragments), "the payload is there, as text"
+    for name in ("search.js", "lexicon.js"):
+        script = (REPO / "templates/static" / name).read_text("utf-8")
+        assert "innerHTML" not in script and "insertAdjacentHTML" not in script, name
 
 
 def test_dangerous_links_in_every_markdown_field_are_refused_at_their_line(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from constat.serve import resolve
-from tests.helpers import MINI, REPO, cli, copy_project, leftovers, tree
+from tests.helpers import MINI, REPO, cli, copy_project, leftovers, pagefind_project, tree
 
 
 @dataclass
@@ -372,7 +372,7 @@ def test_a_save_while_the_search_index_is_built_is_shown_at_once(tmp_path: Path)
     # Once idle, the preview brings the search index up to date: about 40 s at 10,000 claims.
     # A save in the meantime stops it and is built at once, not after the index.
     # Stopped (a closed terminal, kill) while Pagefind runs, it takes Pagefind and its scratch folder along.
-    root = copy_project(MINI, tmp_path / "p")
+    root = pagefind_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
     scratch = root / ".site.cache/pagefind-"  # Pagefind's scratch folders, in the cache's folder
     process = subprocess.Popen([sys.executable, "-c", SLOW_INDEX, "serve", "--root", str(root), "--port", "0"],
@@ -429,8 +429,8 @@ def _running_in(folder: Path) -> bool:
 
 def _edit_built_by(script: str, tmp_path: Path) -> tuple[Path, dict[str, bytes], subprocess.Popen[str]]:
     """The mini project built, an article edited, and the build of the edit started with ``script``
-    (SLOW_INDEX or a variant): the project, its site before, the build's process."""
-    root = copy_project(MINI, tmp_path / "p")
+    (SLOW_INDEX or a variant), its search index Pagefind's: the project, its site before, the build's process."""
+    root = pagefind_project(MINI, tmp_path / "p")
     assert cli("build", "--root", str(root)).code == 0
     before = tree(root / "site")
     article = root / "content/budget-regional.md"

@@ -1,6 +1,8 @@
-// Search page: queries the Pagefind index built with the site. Loaded as a module, so it
-// never blocks rendering; without JavaScript the page says where to browse instead.
-// A large site's index comes in parts (pagefind/parts.json lists their folders): the
+// Search page: queries the index built with the site. Loaded as a module, so it never blocks
+// rendering; without JavaScript the page says where to browse instead.
+// The form's data-engine says which index: "constat" is Constat's own (static/lexicon.js reads
+// recherche/index/, docs/search-index.md), which answers like Pagefind's API; otherwise Pagefind.
+// A large site's Pagefind index comes in parts (pagefind/parts.json lists their folders): the
 // script of the main part, pagefind/, merges the others and ranks their results together.
 // Each part also holds the vocabulary page (every word of the site, so that no part answers
 // a word it lacks with look-alikes): it is never a result.
@@ -13,6 +15,12 @@ let pagefind;
 let hidden = new Set();
 
 async function load() {
+  if (form.dataset.engine === "constat") {
+    // One index, and no vocabulary page: nothing to merge or hide.
+    const module = await import(`${base}static/lexicon.js`);
+    await module.options({ baseUrl: base });
+    return module;
+  }
   const [module, index] = await Promise.all([
     import(`${base}pagefind/pagefind.js`),
     fetch(`${base}pagefind/parts.json`).then((r) => (r.ok ? r.json() : {})).catch(() => ({})),

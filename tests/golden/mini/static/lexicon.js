@@ -1,0 +1,187 @@
+// Reader of Constat's own search index (search.engine: constat). docs/search-index.md is the
+// contract: constat/lexicon.py writes the files to the letter and this module reads them the same
+// way. It answers like the part of Pagefind's API that search.js uses: options({ baseUrl }), then
+// search(query) → { results: [{ id, score, data() }] }, data() → { url, meta: { title }, excerpt }.
+// pages.json is fetched once, each shard once, a page's fragment only when its result is shown.
+
+const EXCERPT_WORDS = 30;
+const FULL_MATCH = 1;
+const START_MATCH = 0.7;
+
+let base = "/";
+// Path under recherche/index/ → promise of its JSON: a file is fetched once per base.
+const loaded = new Map();
+
+export async function options({ baseUrl = "/" } = {}) {
+  base = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
+  // Another base is another site's index: what came from the old one no longer holds.
+  loaded.clear();
+}
+
+// --- Words: the same cut as the writer's (spec "Words") ---------------------------------------
+
+export function fold(text) {
+  return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+    .replace(/œ/g, "oe").replace(/æ/g, "ae");
+}
+
+export function words(text) {
+  return fold(text).match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+// Lengths in characters as Python counts them (code points), not UTF-16 units.
+function length(text) {
+  return [...text].length;
+}
+
+export function stem(term) {
+  let found = term;
+  if (length(found) > 4 && /[sx]$/.test(found)) found = found.slice(0, -1);
+  if (length(found) > 4 && found.endsWith("e")) found = found.slice(0, -1);
+  return found;
+}
+
+export function shardName(word) {
+  const head = [...word].slice(0, 2);
+  if (head.every((c) => /^[a-z0-9]$/.test(c))) return head.join("");
+  return `_${head.map((c) => c.codePointAt(0).toString(16)).join("-")}`;
+}
+
+// A word matches a stem as the index finds it: a word of the stem's shard that starts with it
+// (so a one-character stem matches only itself: longer words are in other shards).
+function matches(word, stemmed) {
+  return word.startsWith(stemmed) && shardName(word) === shardName(stemmed);
+}
+
+function terms(query) {
+  const unique = [...new Set(words(query))];
+  const long = unique.filter((term) => length(term) > 1);
+  return long.length ? long : unique;
+}
+
+// --- Files -----------------------------------------------------------------------------------
+
+// A failed fetch is not remembered, so that the next search tries again.
+function once(path, load) {
+  let promise = loaded.get(path);
+  if (!promise) {
+    promise = load(`${base}recherche/index/${path}`);
+    loaded.set(path, promise);
+    promise.catch(() => { if (loaded.get(path) === promise) loaded.delete(path); });
+  }
+  return promise;
+}
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function pages() {
+  return once("pages.json", async (url) => {
+    const index = await getJson(url);
+    if (index.version !== 1) throw new Error(`${url}: version ${index.version}, this script reads 1`);
+    const total = index.lengths.reduce((sum, n) => sum + n, 0);
+    return { keys: index.pages, lengths: index.lengths, average: total / index.pages.length };
+  });
+}
+
+// The writer leaves out a shard that would hold no word: a 404 is a shard without words.
+function shard(name) {
+  return once(`w/${name}.json`, async (url) => {
+    const response = await fetch(url);
+    if (response.status === 404) return {};
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.json();
+  });
+}
+
+function fragment(key) {
+  return once(`f/${key}.json`, getJson);
+}
+
+// Pairs gap, count → Map id → count.
+function postings(pairs) {
+  const found = new Map();
+  let id = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    id += pairs[i];
+    found.set(id, pairs[i + 1]);
+  }
+  return found;
+}
+
+// --- Searching (spec "Searching") -------------------------------------------------------------
+
+export async function search(query) {
+  const wanted = terms(query);
+  if (!wanted.length) return { results: [] };
+  const stems = wanted.map(stem);
+  const [index, ...shards] = await Promise.all([pages(), ...stems.map((s) => shard(shardName(s)))]);
+  const n = index.keys.length;
+  let scores = null; // id → score, for the pages that have every term so far
+  wanted.forEach((term, i) => {
+    const best = new Map(); // id → the best score of this term's matching words on the page
+    for (const [word, pairs] of Object.entries(shards[i])) {
+      if (!matches(word, stems[i])) continue;
+      const weight = word === term ? FULL_MATCH : START_MATCH;
+      const found = postings(pairs);
+      const idf = Math.log(1 + (n - found.size + 0.5) / (found.size + 0.5));
+      for (const [id, count] of found) {
+        const tf = count * 2.2 / (count + 1.2 * (0.25 + 0.75 * index.lengths[id] / index.average));
+        const score = weight * idf * tf;
+        if (!(best.get(id) >= score)) best.set(id, score);
+      }
+    }
+    // All the terms are required: a page missing one is dropped.
+    scores = scores === null ? best : new Map([...scores].filter(([id]) => best.has(id))
+      .map(([id, score]) => [id, score + best.get(id)]));
+  });
+  const ranked = [...scores].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  return {
+    results: ranked.map(([id, score]) => ({ id, score, data: () => data(index.keys[id], stems) })),
+  };
+}
+
+async function data(key, stems) {
+  const page = await fragment(key);
+  return { url: `${base}${page.url}`, meta: { title: page.title }, excerpt: excerpt(page.text, stems) };
+}
+
+// --- Excerpt ---------------------------------------------------------------------------------
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+function escape(text) {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+// The window of EXCERPT_WORDS words with the most words that match a term (the earliest of
+// them), matches in <mark>, the rest escaped. The words are taken as written (combining marks
+// kept in them, should the text be decomposed) and folded only to be matched.
+function excerpt(text, stems) {
+  const found = [...text.matchAll(/[\p{L}\p{M}\p{N}]+/gu)].map((m) => {
+    const folded = fold(m[0]);
+    return { start: m.index, end: m.index + m[0].length, hit: stems.some((s) => matches(folded, s)) };
+  });
+  const size = Math.min(EXCERPT_WORDS, found.length);
+  let hits = found.slice(0, size).filter((w) => w.hit).length;
+  let most = hits;
+  let first = 0;
+  for (let i = 1; i + size <= found.length; i++) {
+    hits += Number(found[i + size - 1].hit) - Number(found[i - 1].hit); // the word in, the word out
+    if (hits > most) { most = hits; first = i; }
+  }
+  const window = found.slice(first, first + size);
+  // Cut at the window's words, unless it reaches an end of the text: then keep what is there.
+  let at = first === 0 ? 0 : window[0].start;
+  const end = first + size === found.length ? text.length : window[window.length - 1].end;
+  let html = "";
+  for (const w of window) {
+    const word = escape(text.slice(w.start, w.end));
+    html += escape(text.slice(at, w.start)) + (w.hit ? `<mark>${word}</mark>` : word);
+    at = w.end;
+  }
+  return html + escape(text.slice(at, end));
+}
