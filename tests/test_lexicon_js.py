@@ -18,7 +18,8 @@ SCRIPT = "tests/browser/lexicon.test.mjs"
 
 def test_the_index_reader_passes_its_node_tests() -> None:
     node = shutil.which("node")
-    if node is None:
-        pytest.skip(f"`node` is not on PATH: {SCRIPT} cannot run")
+    if node is None:  # as the browser checks (tests/test_quality.py): `make test` installs it
+        pytest.fail(f"`node` is not on PATH: {SCRIPT} cannot run; run `bash scripts/install-browser-tools.sh`",
+                    pytrace=False)
     done = subprocess.run([node, SCRIPT], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"node {SCRIPT} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}"
