@@ -93,8 +93,11 @@ class Page:
     length: int
 
 
-_OPEN = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b[^>]*\bdata-pagefind-body\b[^>]*>")
-_IGNORED = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b[^>]*\bdata-pagefind-ignore\b[^>]*>")
+_ATTRIBUTES = r"""(?:\s+[^\s=>"'/]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>"']+))?)*?"""
+"""A tag's attributes before the one sought, each value taken whole: a value that says
+data-pagefind-body (an editor's text in a meta description, say) is not the attribute."""
+_OPEN = re.compile(rf"<([a-zA-Z][a-zA-Z0-9]*){_ATTRIBUTES}\s+data-pagefind-body(?=[\s/>=])[^>]*>")
+_IGNORED = re.compile(rf"<([a-zA-Z][a-zA-Z0-9]*){_ATTRIBUTES}\s+data-pagefind-ignore(?=[\s/>=])[^>]*>")
 _INLINE = re.compile(r"</?(?:a|abbr|b|cite|code|del|em|i|ins|mark|q|s|small|span|strong|sub|sup|time|u)\b[^>]*>")
 _TAG = re.compile(r"<[^>]*>")
 _H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1>", re.DOTALL)
@@ -120,15 +123,20 @@ def _text(fragment: str) -> str:
 
 def page(content: bytes) -> Page | None:
     """What a rendered page gives the index: its indexed element's words, title and text; None
-    when it has no element marked data-pagefind-body (the pages Pagefind would not index)."""
+    when it does not say data-pagefind-body (search.is_indexed: the pages Pagefind indexes).
+    A page that says it only in its text (an editor quoting the attribute, say) gives nothing:
+    it is in the index, and no search finds it, as Pagefind would have it."""
     at = content.find(b"data-pagefind-body")
     if at < 0:
         return None
     start = content.rfind(b"<", 0, at)
     source = content[start:].decode("utf-8", "replace")
     found = _OPEN.match(source)
-    if found is None:
-        return None
+    if found is None:  # not in the first tag that has it: look from the start
+        source = content.decode("utf-8", "replace")
+        found = _OPEN.search(source)
+        if found is None:
+            return _NOTHING
     inner = source[found.end():_element(source, found.end(), found[1])]
     while "data-pagefind-ignore" in inner and (ignored := _IGNORED.search(inner)) is not None:
         inner = inner[:ignored.start()] + " " + inner[_element(inner, ignored.end(), ignored[1]):]

@@ -168,3 +168,16 @@ def test_an_index_built_on_every_core_is_the_index_built_in_one_process(monkeypa
     monkeypatch.setattr(forking, "shared", lambda work, jobs: forked.append(len(jobs)) or real(work, jobs))
     assert lexicon.full(now, now.__getitem__) == alone
     assert forked == [7, 4], "shared between the cores: seven runs of pages, four groups of shards"
+
+
+def test_a_page_that_quotes_the_attribute_in_its_text_gives_its_element_or_nothing() -> None:
+    # An editor's summary may say "data-pagefind-body": in a meta description, in a paragraph of
+    # a listing page. Only the attribute marks the indexed element; a page without one gives nothing.
+    said = "Le mot data-pagefind-body et data-pagefind-ignore"
+    claim = page(f"<h1>Titre</h1><p>{said}</p><p data-pagefind-ignore>caché</p>",
+                 before=f'<meta name="description" content="{said}"><p>{said}</p>')
+    entry = lexicon.page(claim)
+    assert entry is not None and entry.title == "Titre" and entry.text == f"Titre {said}"
+    listing = f'<html><head><meta name="description" content="{said}"></head><body><p>{said}</p></body></html>'
+    nothing = lexicon.page(listing.encode())
+    assert nothing is not None and nothing.counts == {} and nothing.length == 0
