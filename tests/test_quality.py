@@ -414,21 +414,8 @@ def test_an_index_in_parts_answers_as_one_index(pagefind_site: BuiltSite, pagefi
     queries = ["perquisitions", "Kerry", "Molenbeek", "Molenbeak", "Molenbeek perquisitions", "Cazeneuve",
                "état d'urgence", "Jambon"]
 
-    def answers(url: str) -> dict[str, Any]:
-        done = subprocess.run([a11y[0], str(SEARCH_SCRIPT), f"{url}{pagefind_site.base_path}recherche/", *queries],
-                              capture_output=True, text=True, timeout=300, env=tool_env())
-        if done.returncode != 0:
-            pytest.fail(f"search.mjs exited {done.returncode}:\n{done.stderr[-4000:]}", pytrace=False)
-        found: dict[str, Any] = json.loads(done.stdout)
-        return found
-
-    single = answers(pagefind_site_url)
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("site.yaml", "statuses.yaml", "content", "claims"):
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
-    with (root / "site.yaml").open("a", encoding="utf-8") as f:
-        f.write("search:\n  engine: pagefind\n  part_pages: 10\n")
+    single = search_page(pagefind_site, pagefind_site_url, a11y, queries)
+    root = project_copy(tmp_path / "project", "engine: pagefind\n  part_pages: 10")
     project = Project.at(root)
     report = build(project)
     assert not report.failed, [p.format() for p in report.problems]
@@ -436,7 +423,7 @@ def test_an_index_in_parts_answers_as_one_index(pagefind_site: BuiltSite, pagefi
     assert len(index["parts"]) > 2 and index["hidden"]
     assert not (project.out / search.VOCABULARY_PAGE).exists()
     with served(project.out, pagefind_site.base_path) as url:
-        parted = answers(url)
+        parted = search_page(pagefind_site, url, a11y, queries)
     for query in queries:
         assert not parted[query]["errors"], parted[query]["errors"]
         assert parted[query]["status"] == single[query]["status"], query
