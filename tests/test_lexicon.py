@@ -181,3 +181,58 @@ def test_a_page_that_quotes_the_attribute_in_its_text_gives_its_element_or_nothi
     listing = f'<html><head><meta name="description" content="{said}"></head><body><p>{said}</p></body></html>'
     nothing = lexicon.page(listing.encode())
     assert nothing is not None and nothing.counts == {} and nothing.length == 0
+
+
+class SetAfter:
+    """An interrupt that is set from its n-th look on: a save coming in while the index is built."""
+
+    def __init__(self, looks: int) -> None:
+        self.looks = looks
+
+    def is_set(self) -> bool:
+        self.looks -= 1
+        return self.looks < 0
+
+
+@pytest.mark.parametrize("share_from", [10**9, 1], ids=["in-this-process", "on-every-core"])
+def test_a_whole_index_stops_when_the_preview_is_interrupted(monkeypatch: pytest.MonkeyPatch, share_from: int) -> None:
+    # The preview brings the index up to date once idle, and a save stops it (4 s at 11,000 pages).
+    from constat.search import Interrupted
+
+    monkeypatch.setattr(lexicon, "SHARE_FROM", share_from)
+    monkeypatch.setattr(lexicon, "SHARE_PAGES", 3)
+    now = {f"p{n:02d}/index.html": rendered(f"Page {n}", "juges état") for n in range(20)}
+    with pytest.raises(Interrupted):
+        lexicon.full(now, now.__getitem__, SetAfter(2))
+    assert lexicon.full(now, now.__getitem__, SetAfter(100)) == lexicon.full(now, now.__getitem__)
+
+
+def test_the_preview_updates_the_index_with_an_edit_and_leaves_a_whole_one_for_when_idle(tmp_path: Path) -> None:
+    # A claim saved: its pages and the index in the same build. A template that changes the text
+    # of most pages: the index is built whole, which the preview leaves for when it is idle.
+    root = copy_project(MINI, tmp_path / "p")
+    shutil.copytree(REPO / "templates", root / "templates")
+    assert not build(Project.at(root)).failed
+    index = root / "site/recherche/index"
+
+    def same_as_clean(step: str) -> None:
+        clean = copy_project(root, tmp_path / f"clean-{step}")
+        assert not build(Project.at(clean)).failed
+        assert tree(root / "site") == tree(clean / "site"), step
+
+    claim = root / "claims/budget-regional/budget-hausse-12.yaml"
+    claim.write_text(claim.read_text("utf-8").replace("summary: ", "summary: Brontosaure, ", 1), "utf-8")
+    report = build(Project.at(root), search_later=True)
+    assert not report.failed and not report.search_pending
+    assert b"brontosaure" in (index / "w/br.json").read_bytes()
+    same_as_clean("a claim saved")
+
+    template = root / "templates/claim.html"
+    template.write_text(template.read_text("utf-8").replace("Notre vérification", "Notre enquête", 1), "utf-8")
+    before = tree(index)
+    report = build(Project.at(root), search_later=True)
+    assert report.search_pending, "most pages changed: the index is built whole, later"
+    assert tree(index) == before, "the old index stays until then"
+    assert not build(Project.at(root)).search_pending  # what the preview runs once idle
+    assert b"enquete" in (index / "w/en.json").read_bytes()
+    same_as_clean("a template changing most pages")
