@@ -436,7 +436,7 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
     counts: dict[str, int] = {}
     if own:
         keys, search_files, search_hidden = _own_index(indexed, state, trusted, page, before, search_later, report,
-                                                       files, keep, interrupt)
+                                                       files, keep, interrupt, spool)
     else:
         parts = split(indexed, part_pages)
         counts = _vocabulary(indexed, page, before, counted, state.vocabulary, rendered) if len(parts) > 1 else {}
@@ -474,7 +474,8 @@ def _render_and_publish_spooled(project: Project, dossier: Dossier, report: Repo
 def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entry],
                page: Callable[[str], bytes], before: Callable[[str], bytes], search_later: bool,
                report: Report, files: dict[str, bytes | Spooled], keep: dict[str, str],
-               interrupt: Interrupt | None) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
+               interrupt: Interrupt | None, spool: Spool,
+               ) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]]]:
     """Constat's own search index (constat/lexicon.py) of the ``indexed`` pages: the files it
     writes go into ``files``, those of the published index it keeps into ``keep``. Returns the
     state's search, search_files and search_hidden.
@@ -505,7 +506,7 @@ def _own_index(indexed: dict[str, str], state: State, trusted: Mapping[str, Entr
     if listed is None and intact and search_later:
         listed, key, report.search_pending = published, state.search[folder], True  # the previous index, for now
     if listed is None:
-        made = lexicon.full(indexed, page, interrupt)
+        made = lexicon.full(indexed, page, interrupt, spool.put)
         files.update(made)
         listed = sorted(made)
     keep.update((rel, trusted[rel].sha) for rel in listed if rel not in files)
