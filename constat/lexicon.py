@@ -1,7 +1,7 @@
 """Constat's own search index: static JSON files that an edit updates in place.
 
-Chosen in site.yaml with ``search: {engine: constat}``; docs/search-index.md fixes the format,
-which templates/static/lexicon.js reads. Pagefind rebuilds its index from every page and cannot
+The site's search index unless site.yaml says ``search: {engine: pagefind}``; docs/search-index.md
+fixes the format, which templates/static/lexicon.js reads. Pagefind rebuilds its index from every page and cannot
 update one (Pagefind/pagefind#71); here a page gives its words and their counts, the index is
 the postings of every word by the first two letters of the words (a shard), and an edit that
 changes a few pages rewrites the shards of the words whose counts changed on them, their
