@@ -340,7 +340,8 @@ def update(paths: Iterable[str], changed: Mapping[str, tuple[bytes | None, bytes
     ordered = sorted(paths)
     before = sorted(previous) if previous is not None else ordered
     ids = {rel: n for n, rel in enumerate(ordered)}
-    page_keys, old_keys = keys(ordered), keys(before)
+    page_keys = keys(ordered)
+    old_keys = page_keys if before == ordered else keys(before)
     have = set(files)
     try:
         table = json.loads(published(PAGES))
