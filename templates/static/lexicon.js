@@ -157,21 +157,23 @@ function escape(text) {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
-// The window of EXCERPT_WORDS words with the most words that match a term (the earliest of
-// them), matches in <mark>, the rest escaped. The words are taken as written (combining marks
-// kept in them, should the text be decomposed) and folded only to be matched.
-function excerpt(text, stems) {
+// The window of EXCERPT_WORDS words that reads best for the query: the most of its terms, then
+// the most of them standing together (a word matching one term within two words of a word
+// matching another, as « état d'urgence »), then the most words matching a term, then the one
+// whose matches stand the farthest from its edges (some words of context on each side), the
+// earliest of equal ones. Matches in <mark>, the rest escaped. The words are taken as written (combining
+// marks kept in them, should the text be decomposed) and folded only to be matched.
+export function excerpt(text, stems) {
   const found = [...text.matchAll(/[\p{L}\p{M}\p{N}]+/gu)].map((m) => {
     const folded = fold(m[0]);
-    return { start: m.index, end: m.index + m[0].length, hit: stems.some((s) => matches(folded, s)) };
+    return { start: m.index, end: m.index + m[0].length, term: stems.findIndex((s) => matches(folded, s)) };
   });
   const size = Math.min(EXCERPT_WORDS, found.length);
-  let hits = found.slice(0, size).filter((w) => w.hit).length;
-  let most = hits;
   let first = 0;
-  for (let i = 1; i + size <= found.length; i++) {
-    hits += Number(found[i + size - 1].hit) - Number(found[i - 1].hit); // the word in, the word out
-    if (hits > most) { most = hits; first = i; }
+  let best = null;
+  for (let i = 0; i + size <= found.length; i++) {
+    const score = reading(found, i, size);
+    if (best === null || better(score, best)) { best = score; first = i; }
   }
   const window = found.slice(first, first + size);
   // Cut at the window's words, unless it reaches an end of the text: then keep what is there.
@@ -180,8 +182,34 @@ function excerpt(text, stems) {
   let html = "";
   for (const w of window) {
     const word = escape(text.slice(w.start, w.end));
-    html += escape(text.slice(at, w.start)) + (w.hit ? `<mark>${word}</mark>` : word);
+    html += escape(text.slice(at, w.start)) + (w.term >= 0 ? `<mark>${word}</mark>` : word);
     at = w.end;
   }
   return html + escape(text.slice(at, end));
+}
+
+// [terms, pairs of terms standing together, words matching, words between the matches and the
+// nearer edge] of the window of `size` words from `from`.
+function reading(found, from, size) {
+  const terms = new Set();
+  let hits = 0;
+  let together = 0;
+  let first = -1;
+  let last = -1;
+  for (let i = from; i < from + size; i++) {
+    const { term } = found[i];
+    if (term < 0) continue;
+    if (last >= 0 && i - last <= 2 && found[last].term !== term) together++;
+    terms.add(term);
+    hits++;
+    if (first < 0) first = i;
+    last = i;
+  }
+  const margin = hits ? Math.min(first - from, from + size - 1 - last) : 0;
+  return [terms.size, together, hits, margin];
+}
+
+function better(a, b) {
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return a[k] > b[k];
+  return false;
 }

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { fold, options, search, shardName, stem, words } from '../../templates/static/lexicon.js';
+import {
+  excerpt as excerptOf, fold, options, search, shardName, stem, words,
+} from '../../templates/static/lexicon.js';
 
 // Page ids: the pages' paths in sorted order.
 const CONTROLES_ROUTIERS = 0; // affirmations/beauvau/controles-routiers/index.html
@@ -261,18 +263,30 @@ test('the excerpt marks the matching words as written and escapes the rest', asy
     + '<mark>ministre</mark> avant une perquisition &lt;légale&gt; &amp; rapide ordonnée hier par la justice.');
 });
 
-test('a long text gives the 30 words with the most matches, cut at words', async () => {
+test('a long text gives the 30 words with the most matches, some context around them, cut at words', async () => {
   await fresh();
-  // “justice” is the 50th, 56th and 62nd of 70 words: the first window of 30 words that holds
-  // all three starts at the 33rd and ends with the third.
+  // “justice” is the 50th, 56th and 62nd of 70 words: of the windows of 30 words that hold all
+  // three, the one whose matches stand farthest from its edges runs to the text's end.
   assert.equal(await excerpt('justice', PERQUISITIONS_2023),
-    'les trafics et à la hausse des moyens des enquêteurs dans les départements les plus touchés. '
-    + 'La <mark>justice</mark> a autorisé chaque opération ; la <mark>justice</mark> les vérifie ensuite, '
-    + 'et la <mark>justice</mark>');
+    'des enquêteurs dans les départements les plus touchés. La <mark>justice</mark> a autorisé chaque '
+    + 'opération ; la <mark>justice</mark> les vérifie ensuite, et la <mark>justice</mark> peut les annuler. '
+    + 'Les avocats contestent ces chiffres.');
   // Both “perquisitions” are in the first 30 words: the window starts with the text.
   const first = await excerpt('perquisitions', PERQUISITIONS_2023);
   assert.ok(first.startsWith('Les <mark>perquisitions</mark> en 2023 Le nombre des <mark>perquisitions</mark> '));
   assert.ok(first.endsWith(' qui les attribue à la'), first);
+});
+
+test('the excerpt prefers the words of the query standing together over more scattered matches', () => {
+  // Four matches far apart early on (« Conseil d'État » three times, « urgence » once), then
+  // « état d'urgence » once: the phrase is what the reader looks for.
+  const text = 'Le Conseil d’État a rappelé que le Conseil d’État et le Conseil d’État ont jugé en urgence. '
+    + `${'mot '.repeat(30)}Puis l’état d’urgence a été prolongé. ${'fin '.repeat(20)}`;
+  const shown = excerptOf(text, ['etat', 'urgence']);
+  assert.ok(shown.includes('Puis l’<mark>état</mark> d’<mark>urgence</mark> a été prolongé.'), shown);
+  assert.ok(!shown.includes('Conseil'), shown);
+  // A query of one word: the window with the most matches, as before.
+  assert.ok(excerptOf(text, ['conseil']).startsWith('Le <mark>Conseil</mark> d’État'));
 });
 
 // --- Loading ---------------------------------------------------------------------------------
