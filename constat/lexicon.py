@@ -47,8 +47,8 @@ def fold(text: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """The folded words of a text, in order, as often as they appear."""
-    return _WORD.findall(fold(text))
+    """The folded words of a text, in order, as often as they appear: what the index counts."""
+    return [word for chunk in text.split() for word in _FOLDED[chunk]]
 
 
 class _Folded(dict[str, tuple[str, ...]]):
@@ -66,7 +66,7 @@ _FOLDED = _Folded()
 
 
 def _counted(text: str, counts: dict[str, int], weight: int) -> int:
-    found = [word for chunk in text.split() for word in _FOLDED[chunk]]
+    found = words(text)
     if weight == 1 and not counts:
         counts.update(Counter(found))
     else:
