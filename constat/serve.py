@@ -119,12 +119,20 @@ _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}")
 """The suffix of a file the build may read (.yaml, .md, .html, .css…), not of a temporary file."""
 
 
+def _editors_own(path: Path) -> bool:
+    """A file of the editor's that the build passes over: a swap, lock or backup file, or the
+    temporary file of an atomic save (``name.yaml___jb_tmp___``, Emacs' ``#name.md#``), whose
+    suffix is no file type. A name without a suffix (``sed -i``'s ``sedXXXXXX``, a folder renamed
+    away) may still be an input's: it is not counted here."""
+    return editors_own(path.name) or (path.suffix != "" and not _SUFFIX.fullmatch(path.suffix))
+
+
 def _may_be_input(project: Project, path: Path) -> bool:
     """Whether a changed file may be one the build reads, rather than an editor's own: a swap or
     lock file (``.name``), a backup (``name~``) or the temporary file that an atomic save writes
     and renames over the real one (JetBrains' ``name___jb_tmp___``, ``sed -i``'s ``sedXXXXXX``).
     Those saves also report the temporary file deleted: it must not keep the edit from its first look."""
-    if editors_own(path.name) or not _SUFFIX.fullmatch(path.suffix):
+    if _editors_own(path) or not path.suffix:
         return False
     if path.parent == project.root / "content":
         return path.suffix == ".md"
@@ -409,6 +417,10 @@ def _serve(project: Project, port: int, say: Callable[[str], None], ready: Calla
             while not saves.empty():  # a burst of saves makes one rebuild
                 changes |= set(saves.get_nowait())
             changes |= unbuilt  # saves whose build a newer one stopped: still shown first, then built
+            if all(_editors_own(Path(p)) for _, p in changes):
+                # Only an editor's temporary or backup files, the rename of an atomic save still to
+                # come: a build now would make the claim's first look wait for it.
+                continue
             first_look(project, state, changes, say, builder)
             saved.clear()
             if saves.empty():
