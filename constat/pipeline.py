@@ -189,6 +189,13 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     ours_only = inputs_changed and _claims_or_articles_only(project, changed)
     checked = Checked(out, state.site, state.back, aside=inputs_changed, catch_up=ours_only)
     nothing_to_do = state.inputs == inputs_hash and checked.site_verified[1]
+    if nothing_to_do and _settled_since(seen, state.seen_at, seen_at):
+        # Files read again only because they had changed just before the last build (a clone or
+        # a copy made seconds before it): recorded now, the next build trusts them unread. Without
+        # this, every build with nothing to do read them all again (0.9 s instead of 0.4 at
+        # 10,000 claims, on a project copied and built at once).
+        state.seen, state.seen_at = seen, seen_at
+        cache.write(out, "state", state)
     if nothing_to_do and not want_model:
         return Report(list(state.problems), state.pages, WriteReport(0, len(checked.site_verified[0]), 0), strict)
 
@@ -242,6 +249,12 @@ def _build(project: Project, strict: bool, save_memo: bool, search_later: bool, 
     if report.written is not None and not nothing_to_do:
         catch_up_aside(out, state.site, state.back)  # last: the program's work slows down writing
     return report
+
+
+def _settled_since(seen: Seen, before: int, now: int) -> bool:
+    """Whether a file that a build started at ``before`` had to read again (changed within
+    _RACY_NS of it) would be trusted unread by the build after one recorded at ``now``."""
+    return any(before - _RACY_NS <= mark[2] < now - _RACY_NS for mark in seen.values())
 
 
 def _claims_or_articles_only(project: Project, changed: list[str]) -> bool:
