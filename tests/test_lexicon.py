@@ -55,6 +55,14 @@ def test_a_page_gives_the_text_of_its_indexed_element_only() -> None:
     assert lexicon.page(b"<html><body><p>pas d'index</p></body></html>") is None
 
 
+@given(st.text(alphabet=st.sampled_from(" \t\n\r\f\v\xa0\u202f\x1c\u2009aé’«»"), max_size=40))
+def test_only_ascii_whitespace_is_collapsed_in_a_fragment_s_text(text: str) -> None:
+    # docs/search-index.md, "Fragments": the excerpt keeps French typography's no-break spaces.
+    import re
+
+    assert lexicon.collapsed(text) == re.sub(r"[ \t\n\r\f\v]+", " ", text).strip(" ")
+
+
 def test_fragment_keys_are_stable_and_distinct() -> None:
     paths = [f"affirmations/a/c{n}/index.html" for n in range(3000)]
     keys = lexicon.keys(paths)
