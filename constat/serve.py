@@ -388,6 +388,10 @@ def _serve(project: Project, port: int, say: Callable[[str], None], ready: Calla
 
     def watcher() -> None:
         for changes in watch(*watch_paths(project.root), stop_event=stop, debounce=200, step=50):
+            if all(_editors_own(Path(p)) for _, p in changes):
+                # Only an editor's temporary, swap or backup files (an atomic save's rename still to
+                # come, an autosave): no build, and none stopped for them.
+                continue
             saves.put(changes)
             if builder is not None:
                 builder.saved()
@@ -417,10 +421,6 @@ def _serve(project: Project, port: int, say: Callable[[str], None], ready: Calla
             while not saves.empty():  # a burst of saves makes one rebuild
                 changes |= set(saves.get_nowait())
             changes |= unbuilt  # saves whose build a newer one stopped: still shown first, then built
-            if all(_editors_own(Path(p)) for _, p in changes):
-                # Only an editor's temporary or backup files, the rename of an atomic save still to
-                # come: a build now would make the claim's first look wait for it.
-                continue
             first_look(project, state, changes, say, builder)
             saved.clear()
             if saves.empty():
