@@ -135,6 +135,28 @@ test('stem: one final s or x, then one final e, only from long words', () => {
   assert.equal(stem('arme'), 'arme'); // 4 characters: kept
 });
 
+test('stem: a feminine goes as far as its masculine, so that either finds both', () => {
+  for (const [forms, stemmed] of [
+    [['europeenne', 'europeennes', 'europeen', 'europeens'], 'europeen'],
+    [['officielle', 'officielles', 'officiel', 'officiels'], 'officiel'],
+    [['administrative', 'administratives', 'administratif', 'administratifs'], 'administrati'],
+    [['dangereuse', 'dangereuses', 'dangereux'], 'dangereu'],
+  ]) {
+    for (const form of forms) {
+      assert.ok(form.startsWith(stem(form)), form);
+      assert.ok(forms.every((other) => other.startsWith(stem(form))), `${form} → ${stem(form)}`);
+    }
+    assert.equal(stem(forms[0]), stemmed);
+  }
+  assert.equal(stem('nouvelle'), 'nouvel');
+  assert.equal(stem('rejette'), 'rejet');
+  // Short words keep their letters: « bonne » does not become « bon », « actif » not « acti ».
+  assert.equal(stem('bonne'), 'bonn');
+  assert.equal(stem('actif'), 'actif');
+  assert.equal(stem('motif'), 'motif');
+  assert.equal(stem('chiffrement'), 'chiffrement');
+});
+
 test('shard names: the first two characters, in hex unless a-z or 0-9', () => {
   assert.equal(shardName('αθηνα'), '_3b1-3b8');
   assert.equal(shardName('controle'), 'co');
