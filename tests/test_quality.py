@@ -384,13 +384,14 @@ def test_constat_s_own_index_finds_what_pagefind_finds_and_reads_french_elisions
     # Words as the pages write them: Constat's own index finds every page Pagefind finds. Then
     # what it does better for French: « état d'urgence » finds the pages that say it (Pagefind
     # takes « d'urgence » for one word and finds two), and a word no page has is not answered with
-    # pages that share its first letters (Pagefind gives « chiffrement » the pages with « chiffres »).
+    # pages that share its first letters (Pagefind gives « chiffrement » the pages with « chiffres »),
+    # but a query that finds nothing is answered for the nearest words, said so (« Molenbeak »).
     # A feminine finds its masculine, as Pagefind's stemmer has it: « européenne » the pages that
     # say « européens », « juges administratifs » the one that says « administration ».
     same = ["perquisitions", "perquisition", "Kerry", "Molenbeek", "Cazeneuve", "Jambon", "128 perquisitions",
             "territoire", "Etat islamique", "américains", "juges administratifs", "européenne"]
     pagefind = search_page(pagefind_site, pagefind_site_url, a11y, same)
-    own = search_page(real_site, real_site_url, a11y, [*same, "état d'urgence", "chiffrement"])
+    own = search_page(real_site, real_site_url, a11y, [*same, "état d'urgence", "chiffrement", "Molenbeak"])
     for query in same:
         theirs, ours = ({r["href"] for r in found[query]["results"]} for found in (pagefind, own))
         assert theirs and len(theirs) < 30, f"{query!r}: compare whole answers, not their first 30"
@@ -402,6 +403,12 @@ def test_constat_s_own_index_finds_what_pagefind_finds_and_reads_french_elisions
         assert holding and holding <= found, f"{query!r}: not found: {sorted(holding - found)}"
         if query == "chiffrement":
             assert found == holding, f"{query!r}: pages without the word: {sorted(found - holding)}"
+    # A word misspelt, which no page has: answered for the nearest word of the site, as written there.
+    holding = {url for url, text in pages.items() if re.search(r"\bmolenbeek", text)}
+    assert holding and {r["href"] for r in own["Molenbeak"]["results"]} == holding
+    count = f"{len(holding)} résultat{'s' if len(holding) > 1 else ''}"
+    assert own["Molenbeak"]["status"] == (
+        f"Aucun résultat pour «\u00a0Molenbeak\u00a0». {count} pour «\u00a0Molenbeek\u00a0»\u00a0:")
 
 
 def test_an_index_in_parts_answers_as_one_index(pagefind_site: BuiltSite, pagefind_site_url: str, a11y: list[str],

@@ -124,6 +124,23 @@ export async function search(query) {
   if (!wanted.length) return { results: [] };
   const stems = wanted.map(stem);
   const [index, ...shards] = await Promise.all([pages(), ...stems.map((s) => shard(shardName(s)))]);
+  const results = ranked(index, shards, wanted, stems);
+  if (results.length) return { results };
+  // Nothing found: a term that no word of the site matches may be misspelt (spec "Spelling").
+  const corrected = wanted.map((term, i) => (shards[i] && Object.keys(shards[i]).some((w) => matches(w, stems[i]))
+    ? term : nearest(term, shards[i])));
+  if (corrected.some((term) => term === null) || corrected.every((term, i) => term === wanted[i])) {
+    return { results: [] };
+  }
+  const again = ranked(index, shards, corrected, corrected.map(stem));
+  if (!again.length) return { results: [] };
+  const replaced = Object.fromEntries(wanted.map((term, i) => [term, corrected[i]])
+    .filter(([term, word]) => term !== word));
+  return { results: again, corrected: replaced };
+}
+
+// The pages that have every term, best first (spec "Searching", steps 3 to 6).
+function ranked(index, shards, wanted, stems) {
   const n = index.keys.length;
   let scores = null; // id → score, for the pages that have every term so far
   wanted.forEach((term, i) => {
@@ -143,10 +160,57 @@ export async function search(query) {
     scores = scores === null ? best : new Map([...scores].filter(([id]) => best.has(id))
       .map(([id, score]) => [id, score + best.get(id)]));
   });
-  const ranked = [...scores].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-  return {
-    results: ranked.map(([id, score]) => ({ id, score, data: () => data(index.keys[id], stems) })),
-  };
+  return [...scores].sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .map(([id, score]) => ({ id, score, data: () => data(index.keys[id], stems) }));
+}
+
+// --- Spelling (spec "Spelling") ---------------------------------------------------------------
+
+// The word of the term's shard nearest to it: within one typing error (a letter left out, added,
+// changed, or two letters swapped) for a term of 4 to 7 characters, two from 8 on; the nearest,
+// then the one the most pages have, then the first in alphabetical order. null when none is.
+function nearest(term, words) {
+  const size = length(term);
+  if (size < 4 || !words) return null;
+  const most = size >= 8 ? 2 : 1;
+  let best = null;
+  for (const [word, pairs] of Object.entries(words)) {
+    if (Math.abs(length(word) - size) > most) continue;
+    const distance = typingErrors(term, word, most);
+    if (distance > most) continue;
+    const candidate = [distance, -pairs.length, word];
+    if (best === null || candidate[0] < best[0] || (candidate[0] === best[0]
+        && (candidate[1] < best[1] || (candidate[1] === best[1] && candidate[2] < best[2])))) {
+      best = candidate;
+    }
+  }
+  return best === null ? null : best[2];
+}
+
+// The number of typing errors between two words (optimal string alignment: insertions, deletions,
+// substitutions and swaps of two neighbouring letters), or more than `most` once it is.
+function typingErrors(a, b, most) {
+  const x = [...a];
+  const y = [...b];
+  let before = null;
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    let lowest = i;
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      let d = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost);
+      if (before && i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) {
+        d = Math.min(d, before[j - 2] + 1);
+      }
+      row.push(d);
+      lowest = Math.min(lowest, d);
+    }
+    if (lowest > most) return most + 1;
+    before = previous;
+    previous = row;
+  }
+  return previous[y.length];
 }
 
 async function data(key, stems) {

@@ -53,17 +53,36 @@ function excerptNodes(excerpt) {
   });
 }
 
+// Constat's index answers a query it finds nothing for with the words it takes for misspelt
+// replaced (folded): shown as the results write them, the rest of the query as typed.
+function respelt(query, corrected, results) {
+  const written = new Map();
+  for (const result of results) {
+    for (const [, word] of result.excerpt.matchAll(/<mark>(.*?)<\/mark>/g)) {
+      if (!written.has(pagefind.fold(word))) written.set(pagefind.fold(word), word);
+    }
+  }
+  return query.replace(/[\p{L}\p{M}\p{N}]+/gu, (word) => {
+    const folded = pagefind.fold(word);
+    if (!Object.hasOwn(corrected, folded)) return word;
+    return written.get(corrected[folded]) ?? corrected[folded];
+  });
+}
+
 async function run(query) {
   list.replaceChildren();
   if (!query.trim()) { status.textContent = ""; return; }
   status.textContent = "Recherche…";
   try {
     pagefind ??= await load();
-    const found = (await pagefind.search(query)).results.filter((r) => !hidden.has(r.id));
+    const answer = await pagefind.search(query);
+    const found = answer.results.filter((r) => !hidden.has(r.id));
     const results = await Promise.all(found.slice(0, 30).map((r) => r.data()));
-    status.textContent = results.length
-      ? `${found.length} résultat${found.length > 1 ? "s" : ""} pour «\u00a0${query}\u00a0»`
-      : `Aucun résultat pour «\u00a0${query}\u00a0».`;
+    const count = `${found.length} résultat${found.length > 1 ? "s" : ""}`;
+    status.textContent = !results.length ? `Aucun résultat pour «\u00a0${query}\u00a0».`
+      : answer.corrected
+        ? `Aucun résultat pour «\u00a0${query}\u00a0». ${count} pour «\u00a0${respelt(query, answer.corrected, results)}\u00a0»\u00a0:`
+        : `${count} pour «\u00a0${query}\u00a0»`;
     for (const result of results) {
       const item = document.createElement("li");
       const link = document.createElement("a");

@@ -208,6 +208,42 @@ test('a word that no page has finds nothing, its shard missing', async () => {
   assert.deepEqual(await ids(' … !'), []);
 });
 
+// --- Spelling --------------------------------------------------------------------------------
+
+test('a query that finds nothing is answered for the nearest words of the misspelt terms', async () => {
+  await fresh();
+  // A letter changed; two letters swapped (twice, one error each); a letter added.
+  for (const [typed, word] of [['polise', 'police'], ['polcie', 'police'], ['perquisitoin', 'perquisition'],
+    ['justiice', 'justice']]) {
+    const answer = await search(typed);
+    assert.deepEqual(answer.corrected, { [typed]: word }, typed);
+    assert.deepEqual(answer.results.map((r) => r.id), await ids(word), typed);
+  }
+  // Only the misspelt term is replaced; the excerpt marks the word found.
+  const both = await search('Polise perquisition');
+  assert.deepEqual(both.corrected, { polise: 'police' });
+  assert.deepEqual(both.results.map((r) => r.id), [PERQUISITION]);
+  assert.ok((await both.results[0].data()).excerpt.includes('<mark>police</mark>'));
+  // Two words as near: the one more pages have (« ministre » two, « ministère » one).
+  assert.deepEqual((await search('ministrre')).corrected, { ministrre: 'ministre' });
+});
+
+test('a query is not corrected when it finds pages, or when its words are all in the site', async () => {
+  await fresh();
+  assert.equal((await search('police')).corrected, undefined);
+  const none = await search('perquisition routiers'); // both words exist, no page has both
+  assert.deepEqual([none.results, none.corrected], [[], undefined]);
+});
+
+test('a term too short or too far from every word is not corrected', async () => {
+  await fresh();
+  assert.deepEqual(await search('lex'), { results: [] }); //       three characters (« les »)
+  assert.deepEqual(await search('polxxe'), { results: [] }); //    two errors in six characters
+  assert.deepEqual(await search('polise zèbre'), { results: [] }); // one term has no near word
+  assert.deepEqual(await search('olice'), { results: [] }); //     the first letters choose the shard
+  assert.deepEqual(await search('perquisitoin routiers'), { results: [] }); // corrected, still nothing
+});
+
 // --- Ranking ---------------------------------------------------------------------------------
 
 test('a page with the word in its title ranks first', async () => {
