@@ -120,9 +120,32 @@ def _element(source: str, start: int, name: str) -> int:
     return len(source)
 
 
+BLOCKS_APART = " · "
+"""Between the texts of two blocks (a heading and a paragraph, a label and its value) where the
+first does not end a phrase: an excerpt reads « Verdict : Plutôt vrai · Les mesures… », not
+« Plutôt vrai Les mesures… »."""
+_PHRASE_ENDS = frozenset(".!?…:;")
+
+
 def _text(fragment: str) -> str:
-    """The text of some HTML: inline elements do not cut words, any other tag does; no-break spaces kept."""
-    return collapsed(html.unescape(_TAG.sub(" ", _INLINE.sub("", fragment)))).strip()
+    """The text of some HTML: inline elements do not cut words, any other tag does, and stands as
+    BLOCKS_APART where the text before it does not end a phrase; no-break spaces kept."""
+    source = _INLINE.sub("", fragment)
+    if _BREAK in source:  # not in a page's text: HTML has no NUL (and &#0; is U+FFFD)
+        source = source.replace(_BREAK, " ")
+    text = ""
+    for piece in collapsed(html.unescape(_TAG.sub(_BREAK, source))).split(_BREAK):
+        piece = piece.strip(" ")
+        if not piece:
+            continue
+        if text:
+            text += " " if text[-1] in _PHRASE_ENDS else BLOCKS_APART
+        text += piece
+    return text.strip()
+
+
+_BREAK = "\x00"
+"""Where a tag that cuts words was, while the text is made."""
 
 
 def collapsed(text: str) -> str:

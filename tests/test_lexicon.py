@@ -46,13 +46,27 @@ def test_a_page_gives_the_text_of_its_indexed_element_only() -> None:
         before="<nav>menu</nav>"))
     assert entry is not None
     assert entry.title == "Le contrôle"
-    assert entry.text == "Le contrôle Un article dans l’article Fin\u00a0: 25\u00a0%"
+    assert entry.text == "Le contrôle · Un article dans l’article · Fin\u00a0: 25\u00a0%"
     assert "menu" not in entry.counts and "pied" not in entry.counts and "cache" not in entry.counts
     assert entry.counts["fin"] == 1 and entry.counts["article"] == 2
     # a word of the title counts TITLE_WEIGHT times, in the counts and the length
     assert entry.counts["controle"] == lexicon.TITLE_WEIGHT and entry.counts["le"] == lexicon.TITLE_WEIGHT
     assert entry.length == sum(entry.counts.values())
     assert lexicon.page(b"<html><body><p>pas d'index</p></body></html>") is None
+
+
+def test_a_fragment_s_text_keeps_blocks_apart_where_no_phrase_ends() -> None:
+    # What an excerpt shows: « Verdict : Plutôt vrai · Les mesures… », a heading and its text, a
+    # list's items; after a full stop, a colon or a semicolon, a space is enough.
+    entry = lexicon.page(page(
+        '<h1>Titre</h1><p class="verdict-line"><span><svg><path d="M5"/></svg>Verdict : </span>Plutôt vrai</p>'
+        "<p>Les mesures.</p>\n  <h2>Sources</h2>\n<ol><li>Décret\u00a0</li> <li>Loi :</li><li>art.&nbsp;2</li></ol>"
+        "<p>\x00</p><p>Fin</p>"))
+    assert entry is not None
+    assert entry.text == ("Titre · Verdict : Plutôt vrai · Les mesures. Sources · Décret\u00a0 · Loi : art.\u00a02"
+                          " · Fin")
+    assert entry.counts == lexicon.page(page("<h1>Titre</h1> Verdict Plutôt vrai Les mesures Sources Décret Loi art 2 "
+                                             "Fin")).counts  # the words are the same
 
 
 @given(st.text(alphabet=st.sampled_from(" \t\n\r\f\v\xa0\u202f\x1c\u2009aé’«»"), max_size=40))
@@ -185,7 +199,7 @@ def test_a_page_that_quotes_the_attribute_in_its_text_gives_its_element_or_nothi
     claim = page(f"<h1>Titre</h1><p>{said}</p><p data-pagefind-ignore>caché</p>",
                  before=f'<meta name="description" content="{said}"><p>{said}</p>')
     entry = lexicon.page(claim)
-    assert entry is not None and entry.title == "Titre" and entry.text == f"Titre {said}"
+    assert entry is not None and entry.title == "Titre" and entry.text == f"Titre · {said}"
     listing = f'<html><head><meta name="description" content="{said}"></head><body><p>{said}</p></body></html>'
     nothing = lexicon.page(listing.encode())
     assert nothing is not None and nothing.counts == {} and nothing.length == 0
