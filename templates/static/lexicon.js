@@ -127,7 +127,7 @@ export async function search(query) {
   const results = ranked(index, shards, wanted, stems);
   if (results.length) return { results };
   // Nothing found: a term that no word of the site matches may be misspelt (spec "Spelling").
-  const corrected = wanted.map((term, i) => (shards[i] && Object.keys(shards[i]).some((w) => matches(w, stems[i]))
+  const corrected = wanted.map((term, i) => (Object.keys(shards[i]).some((w) => matches(w, stems[i]))
     ? term : nearest(term, shards[i])));
   if (corrected.some((term) => term === null) || corrected.every((term, i) => term === wanted[i])) {
     return { results: [] };
@@ -171,18 +171,15 @@ function ranked(index, shards, wanted, stems) {
 // then the one the most pages have, then the first in alphabetical order. null when none is.
 function nearest(term, words) {
   const size = length(term);
-  if (size < 4 || !words) return null;
+  if (size < 4) return null;
   const most = size >= 8 ? 2 : 1;
   let best = null;
   for (const [word, pairs] of Object.entries(words)) {
     if (Math.abs(length(word) - size) > most) continue;
     const distance = typingErrors(term, word, most);
     if (distance > most) continue;
-    const candidate = [distance, -pairs.length, word];
-    if (best === null || candidate[0] < best[0] || (candidate[0] === best[0]
-        && (candidate[1] < best[1] || (candidate[1] === best[1] && candidate[2] < best[2])))) {
-      best = candidate;
-    }
+    const candidate = [distance, -pairs.length, word]; // the smaller the better
+    if (best === null || better(best, candidate)) best = candidate;
   }
   return best === null ? null : best[2];
 }
