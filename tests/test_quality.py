@@ -387,17 +387,20 @@ def test_constat_s_own_index_finds_what_pagefind_finds_and_reads_french_elisions
     # pages that share its first letters (Pagefind gives « chiffrement » the pages with « chiffres »),
     # but a query that finds nothing is answered for the nearest words, said so (« Molenbeak »).
     # A feminine finds its masculine, as Pagefind's stemmer has it: « européenne » the pages that
-    # say « européens », « juges administratifs » the one that says « administration ».
+    # say « européens », « juges administratifs » the one that says « administration »; and a
+    # plural in -aux its singular: « bilatéraux » the pages that say « bilatéral ».
     same = ["perquisitions", "perquisition", "Kerry", "Molenbeek", "Cazeneuve", "Jambon", "128 perquisitions",
             "territoire", "Etat islamique", "américains", "juges administratifs", "européenne"]
     pagefind = search_page(pagefind_site, pagefind_site_url, a11y, same)
-    own = search_page(real_site, real_site_url, a11y, [*same, "état d'urgence", "chiffrement", "Molenbeak"])
+    own = search_page(real_site, real_site_url, a11y,
+                      [*same, "état d'urgence", "chiffrement", "Molenbeak", "bilatéraux"])
     for query in same:
         theirs, ours = ({r["href"] for r in found[query]["results"]} for found in (pagefind, own))
         assert theirs and len(theirs) < 30, f"{query!r}: compare whole answers, not their first 30"
         assert theirs <= ours, f"{query!r}: Pagefind finds {sorted(theirs - ours)}, Constat's index does not"
     pages = indexed_text(real_site)
-    for query, said in [("état d'urgence", r"[ée]tat d['’]urgence"), ("chiffrement", r"\bchiffrement")]:
+    for query, said in [("état d'urgence", r"[ée]tat d['’]urgence"), ("chiffrement", r"\bchiffrement"),
+                        ("bilatéraux", r"\bbilat[ée]ra(?:l|le|ls|les|ux)\b")]:
         holding = {url for url, text in pages.items() if re.search(said, text)}
         found = {r["href"] for r in own[query]["results"]}
         assert holding and holding <= found, f"{query!r}: not found: {sorted(holding - found)}"

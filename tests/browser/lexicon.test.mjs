@@ -135,12 +135,17 @@ test('stem: one final s or x, then one final e, only from long words', () => {
   assert.equal(stem('arme'), 'arme'); // 4 characters: kept
 });
 
-test('stem: a feminine goes as far as its masculine, so that either finds both', () => {
+test('stem: a feminine goes as far as its masculine, a plural in -aux as its singular, so that either finds both', () => {
   for (const [forms, stemmed] of [
     [['europeenne', 'europeennes', 'europeen', 'europeens'], 'europeen'],
     [['officielle', 'officielles', 'officiel', 'officiels'], 'officiel'],
     [['administrative', 'administratives', 'administratif', 'administratifs'], 'administrati'],
     [['dangereuse', 'dangereuses', 'dangereux'], 'dangereu'],
+    // and a plural in -aux its singular in -al or -au
+    [['nationaux', 'national', 'nationale', 'nationales'], 'nationa'],
+    [['bilateraux', 'bilateral', 'bilaterale', 'bilaterales'], 'bilatera'],
+    [['bureaux', 'bureau'], 'burea'],
+    [['animaux', 'animal'], 'anima'],
   ]) {
     for (const form of forms) {
       assert.ok(form.startsWith(stem(form)), form);
@@ -155,6 +160,8 @@ test('stem: a feminine goes as far as its masculine, so that either finds both',
   assert.equal(stem('actif'), 'actif');
   assert.equal(stem('motif'), 'motif');
   assert.equal(stem('chiffrement'), 'chiffrement');
+  assert.equal(stem('canal'), 'canal');
+  assert.equal(stem('totaux'), 'totau');
 });
 
 test('shard names: the first two characters, in hex unless a-z or 0-9', () => {

@@ -39,10 +39,13 @@ export function stem(term) {
   if (length(found) > 4 && /[sx]$/.test(found)) found = found.slice(0, -1);
   if (length(found) > 4 && found.endsWith("e")) found = found.slice(0, -1);
   // The feminine as far as the masculine goes: européenn(e) → européen, nouvell(e) → nouvel,
-  // administrativ(e) and administratif → administrati, dangereus(e) → dangereu (spec "Searching").
+  // administrativ(e) and administratif → administrati, dangereus(e) → dangereu; and a plural in
+  // -aux as far as its singular in -al or -au: nationau(x) and national → nationa, bureau(x) →
+  // burea (spec "Searching").
   if (length(found) > 5 && /(nn|ll|tt)$/.test(found)) found = found.slice(0, -1);
   else if (length(found) > 6 && /i[fv]$/.test(found)) found = found.slice(0, -1);
   else if (length(found) > 5 && found.endsWith("eus")) found = found.slice(0, -1);
+  else if (length(found) > 5 && /a[lu]$/.test(found)) found = found.slice(0, -1);
   return found;
 }
 
