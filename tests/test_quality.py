@@ -388,12 +388,13 @@ def test_constat_s_own_index_finds_what_pagefind_finds_and_reads_french_elisions
     # but a query that finds nothing is answered for the nearest words, said so (« Molenbeak »).
     # A feminine finds its masculine, as Pagefind's stemmer has it: « européenne » the pages that
     # say « européens », « juges administratifs » the one that says « administration »; and a
-    # plural in -aux its singular: « bilatéraux » the pages that say « bilatéral ».
+    # plural in -aux its singular: « bilatéraux » the pages that say « bilatéral ». Words that no
+    # page has together (« NYPD Molenbeek ») are answered by the pages with the most of them.
     same = ["perquisitions", "perquisition", "Kerry", "Molenbeek", "Cazeneuve", "Jambon", "128 perquisitions",
             "territoire", "Etat islamique", "américains", "juges administratifs", "européenne"]
     pagefind = search_page(pagefind_site, pagefind_site_url, a11y, same)
     own = search_page(real_site, real_site_url, a11y,
-                      [*same, "état d'urgence", "chiffrement", "Molenbeak", "bilatéraux"])
+                      [*same, "état d'urgence", "chiffrement", "Molenbeak", "bilatéraux", "NYPD Molenbeek"])
     for query in same:
         theirs, ours = ({r["href"] for r in found[query]["results"]} for found in (pagefind, own))
         assert theirs and len(theirs) < 30, f"{query!r}: compare whole answers, not their first 30"
@@ -412,6 +413,16 @@ def test_constat_s_own_index_finds_what_pagefind_finds_and_reads_french_elisions
     count = f"{len(holding)} résultat{'s' if len(holding) > 1 else ''}"
     assert own["Molenbeak"]["status"] == (
         f"Aucun résultat pour «\u00a0Molenbeak\u00a0». {count} pour «\u00a0Molenbeek\u00a0»\u00a0:")
+    # Words that no page has together: the pages with either, each saying which word it lacks.
+    nypd = {url for url, text in pages.items() if re.search(r"\bnypd", text)}
+    assert nypd and holding and not nypd & holding
+    answer = own["NYPD Molenbeek"]
+    assert {r["href"]: r["missing"] for r in answer["results"]} == {
+        **{url: "Mot absent de cette page\u00a0: «\u00a0Molenbeek\u00a0»" for url in nypd},
+        **{url: "Mot absent de cette page\u00a0: «\u00a0NYPD\u00a0»" for url in holding}}
+    assert answer["status"] == (f"Aucune page n’a tous les mots de «\u00a0NYPD Molenbeek\u00a0». "
+                                f"{len(nypd | holding)} résultats avec une partie d’entre eux\u00a0:")
+    assert not any(r["missing"] for query in same for r in own[query]["results"])
 
 
 def test_an_index_in_parts_answers_as_one_index(pagefind_site: BuiltSite, pagefind_site_url: str, a11y: list[str],

@@ -194,7 +194,9 @@ test('every term is required', async () => {
   await fresh();
   assert.deepEqual(await ids('perquisition police'), [PERQUISITION]);
   assert.deepEqual((await ids('police contrôle')).sort(), [CONTROLES_ROUTIERS, CONTROLE_IDENTITE]);
-  assert.deepEqual(await ids('perquisition routiers'), []);
+  // No page has both: the answer says so (see “Fewer words” below).
+  assert.equal((await search('perquisition routiers')).partial, true);
+  assert.equal((await search('perquisition police')).partial, undefined);
 });
 
 test('a one-character word is dropped when the query has a longer one', async () => {
@@ -209,7 +211,9 @@ test('a one-character word is dropped when the query has a longer one', async ()
 test('a word that no page has finds nothing, its shard missing', async () => {
   const base = await fresh();
   assert.deepEqual(await ids('zèbre'), []);
-  assert.deepEqual(await ids('police zèbre'), []);
+  const zebre = await search('police zèbre'); // the pages with police, each without zèbre
+  assert.deepEqual(zebre.results.map((r) => [r.id, r.missing]).sort(),
+    [[CONTROLES_ROUTIERS, ['zebre']], [PERQUISITION, ['zebre']], [CONTROLE_IDENTITE, ['zebre']]]);
   assert.ok(fetched(base).includes('w/ze.json'));
   assert.deepEqual(await ids('ministr'), [CONTROLE_IDENTITE, PERQUISITION]); // not “ministère”
   assert.deepEqual(await ids(' … !'), []);
@@ -239,16 +243,43 @@ test('a query is not corrected when it finds pages, or when its words are all in
   await fresh();
   assert.equal((await search('police')).corrected, undefined);
   const none = await search('perquisition routiers'); // both words exist, no page has both
-  assert.deepEqual([none.results, none.corrected], [[], undefined]);
+  assert.deepEqual([none.corrected, none.partial], [undefined, true]);
 });
 
 test('a term too short or too far from every word is not corrected', async () => {
   await fresh();
   assert.deepEqual(await search('lex'), { results: [] }); //       three characters (« les »)
   assert.deepEqual(await search('polxxe'), { results: [] }); //    two errors in six characters
-  assert.deepEqual(await search('polise zèbre'), { results: [] }); // one term has no near word
+  assert.deepEqual(await search('polise zèbre'), { results: [] }); // no near word, and no page has either
   assert.deepEqual(await search('olice'), { results: [] }); //     the first letters choose the shard
-  assert.deepEqual(await search('perquisitoin routiers'), { results: [] }); // corrected, still nothing
+  // Corrected, still nothing: no correction, and the pages with the most of the words as typed.
+  const typo = await search('perquisitoin routiers');
+  assert.deepEqual([typo.corrected, typo.partial], [undefined, true]);
+  assert.deepEqual(typo.results.map((r) => [r.id, r.missing]).sort(),
+    [[CONTROLES_ROUTIERS, ['perquisitoin']], [SECURITE_ROUTIERE, ['perquisitoin']]]);
+});
+
+// --- Fewer words -----------------------------------------------------------------------------
+
+test('a query no page answers whole is answered by the pages that have the most of its terms', async () => {
+  await fresh();
+  // Two of three: the police check on the roads and the search of a home, each without its third.
+  const two = await search('police perquisition routiers');
+  assert.equal(two.partial, true);
+  assert.deepEqual(two.results.map((r) => [r.id, r.missing]).sort(),
+    [[CONTROLES_ROUTIERS, ['perquisition']], [PERQUISITION, ['routiers']]]);
+  // One of two: every page with either, ranked by the score of the term it has.
+  const one = await search('perquisition routiers');
+  assert.deepEqual(one.results.map((r) => r.id).sort(),
+    [CONTROLES_ROUTIERS, PERQUISITION, PERQUISITIONS_2023, SECURITE_ROUTIERE]);
+  const scores = one.results.map((r) => r.score);
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a));
+  assert.ok(one.results.every((r) => r.missing.length === 1));
+  // Its excerpts mark the terms the page has.
+  assert.ok((await excerpt('police perquisition routiers', PERQUISITION)).includes('<mark>perquisition</mark>'));
+  // A one-term query, or one whose pages have all its terms, is never partial.
+  assert.deepEqual(await search('zèbre'), { results: [] });
+  assert.equal((await search('police')).partial, undefined);
 });
 
 // --- Ranking ---------------------------------------------------------------------------------

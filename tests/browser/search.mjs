@@ -4,10 +4,11 @@
 //
 //   node tests/browser/search.mjs SEARCH_PAGE_URL QUERY [QUERY ...]
 //
-// Prints one JSON document on stdout: {"QUERY": {"status": "…", "results": [{"href", "title", "excerpt"}],
+// Prints one JSON document on stdout: {"QUERY": {"status": "…", "results": [{"href", "title", "excerpt", "missing"}],
 // "requests": ["/…/pagefind/…" or "/…/recherche/index/…", …], "errors": ["…"]}, …}: the status line the page shows, the
-// results it lists, the index files it fetched and any script error. Exit status: 0 when every
-// query was answered (results or none), 2 on a tool error (message on stderr).
+// results it lists (missing: the words a result says it lacks, when no page has them all), the
+// index files it fetched and any script error. Exit status: 0 when every query was answered
+// (results or none), 2 on a tool error (message on stderr).
 //
 // Environment: CONSTAT_TOOLS and CHROMIUM as for a11y.mjs.
 import { createRequire } from 'node:module';
@@ -48,9 +49,14 @@ async function search(context, pageUrl, query) {
     return text && !text.startsWith('Recherche');
   }, null, { timeout: 30000 });
   record.status = await page.locator('#search-status').textContent();
-  record.results = await page.locator('#search-results li a').evaluateAll(
-    (links) => links.map((a) => ({
-      href: new URL(a.href).pathname, title: a.textContent, excerpt: a.nextElementSibling?.textContent ?? '' })));
+  record.results = await page.locator('#search-results li').evaluateAll(
+    (items) => items.map((li) => {
+      const a = li.querySelector('a');
+      return {
+        href: new URL(a.href).pathname, title: a.textContent, excerpt: a.nextElementSibling?.textContent ?? '',
+        missing: li.querySelector('.search-missing')?.textContent ?? '',
+      };
+    }));
   await page.close();
   return record;
 }

@@ -127,27 +127,32 @@ export async function search(query) {
   if (!wanted.length) return { results: [] };
   const stems = wanted.map(stem);
   const [index, ...shards] = await Promise.all([pages(), ...stems.map((s) => shard(shardName(s)))]);
-  const results = ranked(index, shards, wanted, stems);
+  const perTerm = termScores(index, shards, wanted, stems);
+  const results = ranked(index, perTerm, stems);
   if (results.length) return { results };
   // Nothing found: a term that no word of the site matches may be misspelt (spec "Spelling").
   const corrected = wanted.map((term, i) => (Object.keys(shards[i]).some((w) => matches(w, stems[i]))
     ? term : nearest(term, shards[i])));
-  if (corrected.some((term) => term === null) || corrected.every((term, i) => term === wanted[i])) {
-    return { results: [] };
+  if (!corrected.some((term) => term === null) && corrected.some((term, i) => term !== wanted[i])) {
+    const respelt = corrected.map(stem);
+    const again = ranked(index, termScores(index, shards, corrected, respelt), respelt);
+    if (again.length) {
+      const replaced = Object.fromEntries(wanted.map((term, i) => [term, corrected[i]])
+        .filter(([term, word]) => term !== word));
+      return { results: again, corrected: replaced };
+    }
   }
-  const again = ranked(index, shards, corrected, corrected.map(stem));
-  if (!again.length) return { results: [] };
-  const replaced = Object.fromEntries(wanted.map((term, i) => [term, corrected[i]])
-    .filter(([term, word]) => term !== word));
-  return { results: again, corrected: replaced };
+  // Still nothing: the pages that have the most of the terms, if any has one (spec "Fewer words").
+  const fewer = wanted.length > 1 ? rankedFewer(index, perTerm, wanted, stems) : [];
+  return fewer.length ? { results: fewer, partial: true } : { results: [] };
 }
 
-// The pages that have every term, best first (spec "Searching", steps 3 to 6).
-function ranked(index, shards, wanted, stems) {
+// For each term, id → the best score of its matching words on the page (spec "Searching",
+// steps 3 and 5).
+function termScores(index, shards, wanted, stems) {
   const n = index.keys.length;
-  let scores = null; // id → score, for the pages that have every term so far
-  wanted.forEach((term, i) => {
-    const best = new Map(); // id → the best score of this term's matching words on the page
+  return wanted.map((term, i) => {
+    const best = new Map();
     for (const [word, pairs] of Object.entries(shards[i])) {
       if (!matches(word, stems[i])) continue;
       const weight = word === term ? FULL_MATCH : START_MATCH;
@@ -159,12 +164,41 @@ function ranked(index, shards, wanted, stems) {
         if (!(best.get(id) >= score)) best.set(id, score);
       }
     }
-    // All the terms are required: a page missing one is dropped.
+    return best;
+  });
+}
+
+// The pages that have every term, best first (steps 4 to 6).
+function ranked(index, perTerm, stems) {
+  let scores = null; // id → score, for the pages that have every term so far
+  for (const best of perTerm) {
     scores = scores === null ? best : new Map([...scores].filter(([id]) => best.has(id))
       .map(([id, score]) => [id, score + best.get(id)]));
-  });
-  return [...scores].sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    .map(([id, score]) => ({ id, score, data: () => data(index.keys[id], stems) }));
+  }
+  return order(scores).map(([id, score]) => ({ id, score, data: () => data(index.keys[id], stems) }));
+}
+
+// The pages that have the most of the terms, each with those it lacks (spec "Fewer words").
+function rankedFewer(index, perTerm, wanted, stems) {
+  const scores = new Map(); // id → score over the terms the page has
+  const has = new Map(); // id → how many of the terms it has
+  for (const best of perTerm) {
+    for (const [id, score] of best) {
+      scores.set(id, (scores.get(id) ?? 0) + score);
+      has.set(id, (has.get(id) ?? 0) + 1);
+    }
+  }
+  const most = Math.max(0, ...has.values());
+  const kept = new Map([...scores].filter(([id]) => has.get(id) === most));
+  return order(kept).map(([id, score]) => ({
+    id, score, missing: wanted.filter((_, i) => !perTerm[i].has(id)),
+    data: () => data(index.keys[id], stems),
+  }));
+}
+
+// By score, highest first; equal scores by id (step 6).
+function order(scores) {
+  return [...scores].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
 }
 
 // --- Spelling (spec "Spelling") ---------------------------------------------------------------

@@ -69,6 +69,24 @@ function respelt(query, corrected, results) {
   });
 }
 
+// The words of the query as typed, by their folded form (the index's terms are folded).
+function typed(query) {
+  const written = new Map();
+  for (const [word] of query.matchAll(/[\p{L}\p{M}\p{N}]+/gu)) {
+    if (!written.has(pagefind.fold(word))) written.set(pagefind.fold(word), word);
+  }
+  return written;
+}
+
+// Under a result of a query no page answers whole: the words the page does not have.
+function missingNode(missing, written) {
+  const note = document.createElement("p");
+  note.className = "search-missing";
+  const words = missing.map((term) => `«\u00a0${written.get(term) ?? term}\u00a0»`).join(", ");
+  note.textContent = `${missing.length > 1 ? "Mots absents" : "Mot absent"} de cette page\u00a0: ${words}`;
+  return note;
+}
+
 async function run(query) {
   list.replaceChildren();
   if (!query.trim()) { status.textContent = ""; return; }
@@ -82,8 +100,11 @@ async function run(query) {
     status.textContent = !results.length ? `Aucun résultat pour «\u00a0${query}\u00a0».`
       : answer.corrected
         ? `Aucun résultat pour «\u00a0${query}\u00a0». ${count} pour «\u00a0${respelt(query, answer.corrected, results)}\u00a0»\u00a0:`
-        : `${count} pour «\u00a0${query}\u00a0»`;
-    for (const result of results) {
+        : answer.partial
+          ? `Aucune page n’a tous les mots de «\u00a0${query}\u00a0». ${count} avec une partie d’entre eux\u00a0:`
+          : `${count} pour «\u00a0${query}\u00a0»`;
+    const written = answer.partial ? typed(query) : null;
+    results.forEach((result, i) => {
       const item = document.createElement("li");
       const link = document.createElement("a");
       link.href = result.url;
@@ -91,8 +112,9 @@ async function run(query) {
       const excerpt = document.createElement("p");
       excerpt.append(...excerptNodes(result.excerpt));
       item.append(link, excerpt);
+      if (written && found[i].missing?.length) item.append(missingNode(found[i].missing, written));
       list.append(item);
-    }
+    });
   } catch (error) {
     status.textContent = "La recherche n’a pas pu se charger. Parcourez les listes d’affirmations, de verdicts, de personnes ou de thèmes.";
   }
