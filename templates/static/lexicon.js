@@ -182,13 +182,14 @@ function ranked(index, perTerm, stems) {
 function rankedFewer(index, perTerm, wanted, stems) {
   const scores = new Map(); // id → score over the terms the page has
   const has = new Map(); // id → how many of the terms it has
+  let most = 0;
   for (const best of perTerm) {
     for (const [id, score] of best) {
       scores.set(id, (scores.get(id) ?? 0) + score);
       has.set(id, (has.get(id) ?? 0) + 1);
+      most = Math.max(most, has.get(id));
     }
   }
-  const most = Math.max(0, ...has.values());
   const kept = new Map([...scores].filter(([id]) => has.get(id) === most));
   return order(kept).map(([id, score]) => ({
     id, score, missing: wanted.filter((_, i) => !perTerm[i].has(id)),
